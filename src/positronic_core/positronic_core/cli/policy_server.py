@@ -1,0 +1,94 @@
+"""`positronic-policy-server`: serve LeRobot ACT checkpoints (or a model-free test backend) over protocol v1."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import configuronic as cfn
+
+from positronic_core.cli.runner import run
+from positronic_core.serve import auth
+from positronic_core.serve.checkpoint_source import CheckpointSource
+from positronic_core.serve.model import ModelSource
+from positronic_core.serve.registry import CheckpointRegistry
+from positronic_core.serve.server import PolicyServer, ServerConfig
+
+BACKENDS = ("lerobot", "hold_pose")
+
+
+def _lerobot_source(checkpoints_dir: str, checkpoint: str | None, codec: str, device: str) -> ModelSource:
+    from positronic_core.codecs import get_codec
+    from positronic_core.serve.backends.lerobot_act import load_act_checkpoint
+
+    codec_obj = get_codec(codec)
+    registry = CheckpointRegistry(Path(checkpoints_dir), checkpoint)
+    return CheckpointSource(registry, lambda path, progress: load_act_checkpoint(path, codec_obj, device=device))
+
+
+def serve(checkpoints_dir: str | None = None, codec: str = "ee", backend: str = "lerobot",
+          checkpoint: str | None = None, host: str = "127.0.0.1", port: int = 8000, device: str = "cpu",
+          batching: bool = True, max_loaded_models: int = 1, max_frame_mb: float = 32.0,
+          auth_token: str | None = None, insecure: bool = False) -> None:
+    """Serve policies over Positronic's WebSocket inference protocol v1.
+
+    Clients connect to ws://HOST:PORT/api/v1/session (the default model) or /api/v1/session/<model_id>;
+    `curl http://HOST:PORT/api/v1/models` lists the model ids.
+
+    Flags:
+      --checkpoints_dir=DIR   LeRobot training output: DIR/checkpoints/<step>/pretrained_model/ or
+                              DIR/<step>/pretrained_model/. Each numeric <step> is a model id.
+      --codec=ee|joints       How observations and actions map to the model: `ee` = EE pose (xyz + wxyz) + grip
+                              state, wrist/exterior cameras as observation.images.left/side at 224x224, absolute EE
+                              pose + grip actions; `joints` = 7 joint positions + grip, joint-position actions.
+      --backend=lerobot       `lerobot`: ACT checkpoints loaded with LeRobot 0.4 (0.3.3 checkpoints are migrated at
+                              load time). `hold_pose`: no model; every reply holds the observed pose (to check a
+                              deployment end to end).
+      --checkpoint=ID         Model served when a client names none (default: the highest step, re-read at every
+                              connection, so it follows a training run).
+      --host=127.0.0.1        Address to bind. Anything but loopback needs --auth_token (or $POSITRONIC_AUTH_TOKEN)
+                              or an explicit --insecure.
+      --port=8000             TCP port for HTTP and WebSocket.
+      --device=cpu            Torch device for the model: cpu, cuda, cuda:1, mps.
+      --batching=True         Run observations from several robots waiting on one model in one forward pass.
+      --max_loaded_models=1   Models kept in memory; others load when a session asks for them.
+      --max_frame_mb=32       Largest accepted frame; bigger ones close the session with code 1009.
+      --auth_token=TOKEN      Require `Authorization: Bearer TOKEN` on every request.
+      --insecure=False        Allow binding beyond loopback without a token.
+    """
+    if backend not in BACKENDS:
+        raise SystemExit(f"positronic-policy-server: error: unknown --backend={backend}; choose one of {BACKENDS}")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("websockets").setLevel(logging.WARNING)
+    try:
+        token = auth.resolve_token(auth_token)
+        if backend == "hold_pose":
+            from positronic_core.serve.backends.hold_pose import HoldPoseSource
+
+            source: ModelSource = HoldPoseSource()
+        else:
+            if checkpoints_dir is None:
+                raise SystemExit("positronic-policy-server: error: --checkpoints_dir is required for "
+                                 "--backend=lerobot")
+            source = _lerobot_source(checkpoints_dir, None if checkpoint is None else str(checkpoint), codec, device)
+        config = ServerConfig(host=host, port=int(port), max_frame_bytes=int(max_frame_mb * 1024 * 1024),
+                              batching=bool(batching), max_loaded_models=int(max_loaded_models), auth_token=token,
+                              insecure=bool(insecure))
+        server = PolicyServer(source, config)
+    except (auth.AuthConfigError, FileNotFoundError, LookupError, ValueError) as e:
+        raise SystemExit(f"positronic-policy-server: error: {e}") from None
+    print(f"positronic-policy-server: models {source.list_models()} on http://{host}:{port}/api/v1/models",
+          flush=True)
+    try:
+        asyncio.run(server.serve_forever())
+    except KeyboardInterrupt:
+        pass
+
+
+def main() -> None:
+    run(cfn.Config(serve), prog="positronic-policy-server")
+
+
+if __name__ == "__main__":
+    main()

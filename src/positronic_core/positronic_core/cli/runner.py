@@ -1,0 +1,96 @@
+"""Runs a configuronic config as a command line, refusing unknown flags before anything starts.
+
+configuronic passes `--a.b=v` overrides straight through as keyword arguments, so a misspelt flag would only fail
+when its object is built (possibly after a simulator or server has started) with Python's terse TypeError. Here
+the overridden config tree is checked against each target's signature first.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import sys
+from collections.abc import Sequence
+
+import configuronic as cfn
+from configuronic.config import ConfigError
+
+
+class FlagError(ValueError):
+    pass
+
+
+def _unknown_flags(config: cfn.Config, prefix: str = "") -> list[str]:
+    try:
+        params = inspect.signature(config.target).parameters
+    except (TypeError, ValueError):
+        return []
+    accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    unknown = []
+    for name, value in config.kwargs.items():
+        if name not in params and not accepts_any:
+            known = ", ".join(f"--{prefix}{p}" for p, spec in params.items()
+                              if spec.kind is not inspect.Parameter.VAR_POSITIONAL)
+            unknown.append(f"--{prefix}{name} (known here: {known})")
+        elif isinstance(value, cfn.Config):
+            unknown.extend(_unknown_flags(value, f"{prefix}{name}."))
+    return unknown
+
+
+def _parse_overrides(argv: Sequence[str]) -> dict[str, str]:
+    overrides: dict[str, str] = {}
+    for arg in argv:
+        if not arg.startswith("--") or "=" not in arg:
+            raise FlagError(f"expected --name=value, got {arg!r}")
+        name, value = arg[2:].split("=", 1)
+        overrides[name] = value
+    return overrides
+
+
+def _coerce(value: str) -> object:
+    """Python literals (numbers, True/False/None, lists) as configuronic's fire front end reads them; anything
+    else, including zero-padded checkpoint ids such as `010000`, stays a string."""
+    lowered = {"true": True, "false": False, "none": None, "null": None}
+    if value.lower() in lowered:
+        return lowered[value.lower()]
+    try:
+        return ast.literal_eval(value)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return value
+
+
+def build(config: cfn.Config, argv: Sequence[str]) -> cfn.Config:
+    """The config with `argv` overrides applied, or FlagError naming the bad flag."""
+    overrides = {k: _coerce(v) for k, v in _parse_overrides(argv).items()}
+    try:
+        # configuronic applies overrides in order; `--policy=.remote` must come before `--policy.host=...`.
+        overridden = config.override(**overrides)
+    except (ConfigError, ImportError, AttributeError, KeyError) as e:
+        raise FlagError(str(e)) from None
+    unknown = _unknown_flags(overridden)
+    if unknown:
+        raise FlagError("unknown flag " + "; unknown flag ".join(unknown))
+    return overridden
+
+
+def run(config: cfn.Config, argv: Sequence[str] | None = None, prog: str | None = None) -> object:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    prog = prog or sys.argv[0].rsplit("/", 1)[-1]
+    if "--help" in argv or "-h" in argv:
+        overrides = [a for a in argv if a not in ("--help", "-h")]
+        print_help(build(config, overrides), prog)
+        return None
+    try:
+        overridden = build(config, argv)
+    except FlagError as e:
+        print(f"{prog}: error: {e}\nRun `{prog} --help` for the flags.", file=sys.stderr)
+        raise SystemExit(2) from None
+    return overridden.instantiate()
+
+
+def print_help(config: cfn.Config, prog: str) -> None:
+    doc = inspect.getdoc(config.target) or ""
+    print(f"usage: {prog} [--flag=value ...]\n")
+    print(doc)
+    print("\nCurrent values:")
+    print(str(config))

@@ -1,0 +1,62 @@
+"""Rotation conventions shared by every component.
+
+Positronic quaternions are scalar-first (w, x, y, z); ROS messages are (x, y, z, w) and are converted exactly once,
+in the ROS adapter. A pose on the wire is 12 floats: translation then a row-major 3x3 rotation matrix.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def quat_wxyz_to_matrix(q: np.ndarray) -> np.ndarray:
+    w, x, y, z = np.asarray(q, dtype=np.float64) / np.linalg.norm(q)
+    return np.array(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+        ]
+    )
+
+
+def matrix_to_quat_wxyz(m: np.ndarray) -> np.ndarray:
+    """Shepperd's method; the result has w >= 0 so equal rotations compare equal."""
+    m = np.asarray(m, dtype=np.float64)
+    trace = m[0, 0] + m[1, 1] + m[2, 2]
+    if trace > 0:
+        s = 2.0 * np.sqrt(trace + 1.0)
+        q = [0.25 * s, (m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s]
+    elif m[0, 0] > m[1, 1] and m[0, 0] > m[2, 2]:
+        s = 2.0 * np.sqrt(1.0 + m[0, 0] - m[1, 1] - m[2, 2])
+        q = [(m[2, 1] - m[1, 2]) / s, 0.25 * s, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s]
+    elif m[1, 1] > m[2, 2]:
+        s = 2.0 * np.sqrt(1.0 + m[1, 1] - m[0, 0] - m[2, 2])
+        q = [(m[0, 2] - m[2, 0]) / s, (m[0, 1] + m[1, 0]) / s, 0.25 * s, (m[1, 2] + m[2, 1]) / s]
+    else:
+        s = 2.0 * np.sqrt(1.0 + m[2, 2] - m[0, 0] - m[1, 1])
+        q = [(m[1, 0] - m[0, 1]) / s, (m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, 0.25 * s]
+    q = np.array(q)
+    q /= np.linalg.norm(q)
+    return -q if q[0] < 0 else q
+
+
+def pose7_to_pose12(pose7: np.ndarray) -> np.ndarray:
+    """(x, y, z, qw, qx, qy, qz) -> (x, y, z, row-major rotation)."""
+    pose7 = np.asarray(pose7, dtype=np.float64)
+    return np.concatenate([pose7[:3], quat_wxyz_to_matrix(pose7[3:7]).reshape(9)])
+
+
+def pose12_to_pose7(pose12: np.ndarray) -> np.ndarray:
+    pose12 = np.asarray(pose12, dtype=np.float64)
+    return np.concatenate([pose12[:3], matrix_to_quat_wxyz(pose12[3:12].reshape(3, 3))])
+
+
+def quat_wxyz_to_xyzw(q: np.ndarray) -> np.ndarray:
+    q = np.asarray(q)
+    return np.concatenate([q[1:4], q[:1]])
+
+
+def quat_xyzw_to_wxyz(q: np.ndarray) -> np.ndarray:
+    q = np.asarray(q)
+    return np.concatenate([q[3:4], q[:3]])

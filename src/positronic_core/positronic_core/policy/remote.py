@@ -1,0 +1,90 @@
+"""`--policy=.remote`: a policy served by a protocol v1 server, one WebSocket session per episode."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from positronic_core.policy.image_resize import downscale_to_fit, is_image
+from positronic_core.robot.commands import Action, action_from_wire
+from positronic_core.serve.auth import TOKEN_ENV
+from positronic_core.wire.client import InferenceClient, InferenceError, InferenceSession
+from positronic_core.wire.messages import DEFAULT_PORT
+
+
+def parse_result(result: Any) -> list[Action]:
+    """A reply's `result` as actions; HEAD-era end-of-chunk sentinels (a timestamp and no command) are dropped."""
+    if result is None:
+        return []
+    items = [result] if isinstance(result, Mapping) else result
+    if not isinstance(items, list):
+        raise InferenceError(f"'result' must be a list of actions or one action, got {type(result).__name__}")
+    actions = []
+    for item in items:
+        if isinstance(item, Mapping) and "robot_command" not in item and "timestamp" in item:
+            continue
+        try:
+            actions.append(action_from_wire(item))
+        except ValueError as e:
+            raise InferenceError(f"bad action in reply: {e}") from None
+    return actions
+
+
+class RemoteSession:
+    def __init__(self, session: InferenceSession, resize: int | None) -> None:
+        self._session = session
+        self._resize = resize
+
+    def infer(self, observation: Mapping[str, Any]) -> list[Action]:
+        if self._resize is not None:
+            observation = {k: downscale_to_fit(v, self._resize) if is_image(v) else v for k, v in observation.items()}
+        return parse_result(self._session.infer(observation))
+
+    @property
+    def last_timing(self) -> dict[str, float] | None:
+        return getattr(self._session, "last_timing", None)
+
+    def close(self) -> None:
+        self._session.close()
+
+
+class RemotePolicy:
+    """A model on a Positronic inference server (ours, upstream Positronic's, or any protocol v1 server).
+
+    Args:
+        host: server hostname or IP.
+        port: server port.
+        model_id: checkpoint to use; None = the server's default (latest).
+        resize: downscale images whose longest side exceeds this many pixels before sending (None = never).
+        token: bearer token for servers bound beyond loopback (default: $POSITRONIC_AUTH_TOKEN).
+        connect_timeout, infer_timeout: seconds before giving up on connecting / on a reply.
+    """
+
+    wants_privileged_state = False
+
+    def __init__(self, host: str = "localhost", port: int = DEFAULT_PORT, model_id: str | None = None,
+                 resize: int | None = 640, token: str | None = None, connect_timeout: float = 10.0,
+                 infer_timeout: float = 120.0) -> None:
+        self.client = InferenceClient(host, port, token=token if token is not None else os.environ.get(TOKEN_ENV),
+                                      connect_timeout=connect_timeout, infer_timeout=infer_timeout)
+        self.model_id = None if model_id is None else str(model_id)
+        self.resize = resize
+        self._server_meta: dict[str, Any] = {}
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        meta: dict[str, Any] = {"type": "remote", "host": self.client.host, "port": self.client.port}
+        if self.model_id is not None:
+            meta["model_id"] = self.model_id
+        for key, value in self._server_meta.items():
+            meta[f"server.{key}"] = value
+        return meta
+
+    def new_session(self, context: Mapping[str, Any]) -> RemoteSession:
+        session = self.client.new_session(self.model_id)
+        self._server_meta = session.meta
+        return RemoteSession(session, self.resize)
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,1 @@
+"""Model backends the policy server can load."""

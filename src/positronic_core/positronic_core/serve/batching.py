@@ -1,0 +1,95 @@
+"""Cross-session micro-batching with a dedicated model thread.
+
+Each loaded model gets one worker thread, so model calls never run on the network event loop and a model is never
+called from two threads at once. Requests queue in arrival order; when the worker frees up it takes every request
+that arrived meanwhile (up to the model's batch limit) and runs them as one forward pass. Nothing waits for a batch
+to fill: a lone robot sees batch-1 latency, and robots that arrive while the model is busy share the next pass.
+Because every session has at most one request in flight (protocol v1 is lock-step), FIFO order is also fair: one
+slow or chatty client cannot take more than one slot per batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from positronic_core.robot.commands import Action
+from positronic_core.serve.model import Model
+
+
+@dataclass
+class _Request:
+    observation: Mapping[str, Any]
+    future: asyncio.Future
+    enqueued: float = field(default_factory=time.perf_counter)
+
+
+class BatchingExecutor:
+    def __init__(self, model: Model, *, batching: bool = True) -> None:
+        self.model = model
+        self.max_batch = max(1, int(model.max_batch_size)) if batching else 1
+        self._queue: asyncio.Queue[_Request] = asyncio.Queue()
+        self._thread = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
+        self._worker: asyncio.Task | None = None
+
+    async def infer(self, observation: Mapping[str, Any]) -> tuple[list[Action], dict[str, float]]:
+        """The observation's chunk and timing facts (queue and model milliseconds, batch size)."""
+        if self._worker is None:
+            self._worker = asyncio.get_running_loop().create_task(self._run())
+        request = _Request(observation, asyncio.get_running_loop().create_future())
+        await self._queue.put(request)
+        return await request.future
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self.max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            batch = [r for r in batch if not r.future.done()]  # clients that left while queued
+            if not batch:
+                continue
+            started = time.perf_counter()
+            outcomes = await loop.run_in_executor(self._thread, self._infer_isolated, [r.observation for r in batch])
+            model_ms = (time.perf_counter() - started) * 1000.0
+            for request, outcome in zip(batch, outcomes, strict=True):
+                if request.future.done():
+                    continue
+                if isinstance(outcome, BaseException):
+                    request.future.set_exception(outcome)
+                else:
+                    timing = {"queue_ms": (started - request.enqueued) * 1000.0, "model_ms": model_ms,
+                              "batch_size": len(batch)}
+                    request.future.set_result((outcome, timing))
+
+    def _infer_isolated(self, observations: list[Mapping[str, Any]]) -> list[list[Action] | Exception]:
+        """Runs the batch; if it fails, runs each observation alone so only the bad one gets the error."""
+        try:
+            chunks = self.model.infer_batch(observations)
+            if len(chunks) != len(observations):
+                raise RuntimeError(f"model returned {len(chunks)} chunks for {len(observations)} observations")
+            return list(chunks)
+        except Exception as batch_error:
+            if len(observations) == 1:
+                return [batch_error]
+        outcomes: list[list[Action] | Exception] = []
+        for observation in observations:
+            try:
+                outcomes.append(self.model.infer_batch([observation])[0])
+            except Exception as e:
+                outcomes.append(e)
+        return outcomes
+
+    async def close(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+            try:
+                await self._worker
+            except asyncio.CancelledError:
+                pass
+        self._thread.shutdown(wait=True)
+        self.model.close()

@@ -1,0 +1,39 @@
+"""What the server needs from a backend: a source of named models, and loaded models that infer in batches."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+from positronic_core.robot.commands import Action
+
+
+class UnknownModelError(LookupError):
+    """A model id the source does not have; the message names the id and the available ones."""
+
+
+class Model(Protocol):
+    """A loaded checkpoint. `infer_batch` is called from one worker thread at a time, never on the event loop."""
+
+    #: Handshake meta: type, checkpoint_path, codec, image_sizes, action_fps, ...
+    meta: dict[str, Any]
+    #: Largest batch `infer_batch` accepts; 1 disables cross-session batching for this model.
+    max_batch_size: int
+
+    def infer_batch(self, observations: Sequence[Mapping[str, Any]]) -> list[list[Action]]: ...
+
+    def close(self) -> None: ...
+
+
+class ModelSource(Protocol):
+    def list_models(self) -> list[str]:
+        """Model ids, oldest first."""
+        ...
+
+    def resolve(self, model_id: str | None) -> str:
+        """The id a session asking for `model_id` gets (None = the default), or `UnknownModelError`."""
+        ...
+
+    def load(self, model_id: str, progress: Callable[[str], None]) -> Model:
+        """Load a model (blocking; runs in a worker thread). `progress` reports what it is doing."""
+        ...

@@ -1,0 +1,235 @@
+"""The policy server over real sockets: routes, handshake frames, error replies, limits, auth, concurrency."""
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import msgpack
+import numpy as np
+import pytest
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import connect
+
+from positronic_core.serve import model_pool
+from positronic_core.serve.auth import AuthConfigError
+from positronic_core.serve.backends.hold_pose import HoldPoseSource
+from positronic_core.serve.server import PolicyServer, ServerConfig, running_server
+from positronic_core.wire.client import InferenceClient, InferenceError
+from positronic_core.wire.envelope import packb, unpackb
+
+OBS = {
+    "robot_state.ee_pose": np.array([0.4, 0.1, 0.3, 0.0, 1.0, 0.0, 0.0]),
+    "grip": np.float32(0.5),
+    "image.wrist": np.zeros((224, 224, 3), np.uint8),
+    "task": "stack",
+}
+
+
+def _raw(port, path="/api/v1/session", **kwargs):
+    return connect(f"ws://127.0.0.1:{port}{path}", compression=None, legacy=True, **kwargs)
+
+
+def test_models_route_returns_json_ids_in_numeric_order():
+    with running_server(HoldPoseSource(["2", "10", "300"])) as server:
+        with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/api/v1/models") as response:
+            assert response.headers["Content-Type"] == "application/json"
+            assert json.load(response) == {"models": ["2", "10", "300"]}
+
+
+def test_unknown_route_is_404():
+    with running_server(HoldPoseSource()) as server:
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(f"http://127.0.0.1:{server.port}/api/v2/models")
+        assert e.value.code == 404
+
+
+def test_handshake_and_reply_frames_are_binary_msgpack_with_the_v1_shapes():
+    with running_server(HoldPoseSource(chunk_size=3)) as server, _raw(server.port) as ws:
+        ready = ws.recv()
+        assert isinstance(ready, bytes)
+        ready = msgpack.unpackb(ready)
+        assert ready["status"] == "ready"
+        meta = ready["meta"]
+        assert meta["model_id"] == "1" and meta["type"] == "hold_pose" and "server_version" in meta
+        ws.send(packb(OBS))
+        reply = ws.recv()
+        assert isinstance(reply, bytes)
+        reply = msgpack.unpackb(reply)
+        assert set(reply) == {"result", "timing"}
+        assert len(reply["result"]) == 3
+        first = reply["result"][0]
+        assert set(first) == {"robot_command", "target_grip", "timestamp"}
+        assert first["robot_command"]["type"] == "cartesian_pos" and len(first["robot_command"]["pose"]) == 12
+        np.testing.assert_allclose(first["robot_command"]["pose"][:3], [0.4, 0.1, 0.3])
+        # qw=0, qx=1: a half turn about x, row-major
+        np.testing.assert_allclose(first["robot_command"]["pose"][3:], [1, 0, 0, 0, -1, 0, 0, 0, -1], atol=1e-12)
+        assert first["target_grip"] == pytest.approx(0.5)
+        assert [a["timestamp"] for a in reply["result"]] == pytest.approx([0, 1 / 15, 2 / 15])
+        assert set(reply["timing"]) >= {"queue_ms", "model_ms", "decode_ms", "encode_ms", "batch_size"}
+
+
+def test_named_session_and_default_is_latest_resolved_per_connection():
+    source = HoldPoseSource(["1", "2"])
+    with running_server(source) as server:
+        client = InferenceClient("127.0.0.1", server.port)
+        assert client.new_session().meta["model_id"] == "2"
+        assert client.new_session("1").meta["model_id"] == "1"
+        source.model_ids.append("3")
+        assert client.new_session().meta["model_id"] == "3"
+
+
+def test_unknown_model_gets_error_status_naming_id_and_available_then_1008():
+    with running_server(HoldPoseSource(["5", "7"])) as server, _raw(server.port, "/api/v1/session/9") as ws:
+        message = unpackb(ws.recv())
+        assert message["status"] == "error"
+        assert "'9'" in message["error"] and "5, 7" in message["error"]
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv()
+        assert closed.value.rcvd.code == 1008
+
+
+def test_client_error_names_host_port_and_model():
+    with running_server(HoldPoseSource(["5"])) as server:
+        with pytest.raises(InferenceError, match=rf"127\.0\.0\.1:{server.port}.*model 9.*'9' not found"):
+            InferenceClient("127.0.0.1", server.port).new_session("9")
+
+
+def test_error_reply_keeps_session_open():
+    with running_server(HoldPoseSource()) as server, _raw(server.port) as ws:
+        ws.recv()
+        ws.send(packb({"robot_state.ee_pose": np.zeros(3)}))
+        bad = unpackb(ws.recv())
+        assert set(bad) == {"error"} and "7 values" in bad["error"]
+        ws.send("text frame")
+        assert "binary" in unpackb(ws.recv())["error"]
+        ws.send(b"\xc1")
+        assert "bad frame" in unpackb(ws.recv())["error"]
+        ws.send(packb([1, 2]))
+        assert "map" in unpackb(ws.recv())["error"]
+        ws.send(packb(OBS))
+        assert "result" in unpackb(ws.recv())
+
+
+def test_oversize_frame_closes_with_1009():
+    config = ServerConfig(port=0, max_frame_bytes=1024)
+    with running_server(HoldPoseSource(), config) as server, _raw(server.port) as ws:
+        ws.recv()
+        ws.send(packb({"image.wrist": np.zeros((64, 64, 3), np.uint8)}))
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv()
+        assert closed.value.rcvd.code == 1009
+
+
+def test_loading_messages_are_sent_while_a_model_loads(monkeypatch):
+    monkeypatch.setattr(model_pool, "PROGRESS_INTERVAL_S", 0.1)
+
+    class SlowSource(HoldPoseSource):
+        def load(self, model_id, progress):
+            progress("reading weights")
+            time.sleep(0.45)
+            return super().load(model_id, progress)
+
+    with running_server(SlowSource()) as server:
+        session = InferenceClient("127.0.0.1", server.port).new_session()
+        assert len(session.statuses) >= 3
+        assert {s["status"] for s in session.statuses} == {"loading"}
+        assert session.statuses[-1]["message"] == "reading weights"
+
+
+def test_failed_load_refuses_with_1008():
+    class BrokenSource(HoldPoseSource):
+        def load(self, model_id, progress):
+            raise OSError("model.safetensors is truncated")
+
+    with running_server(BrokenSource()) as server, _raw(server.port) as ws:
+        message = unpackb(ws.recv())
+        assert message["status"] == "error" and "truncated" in message["error"]
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv()
+        assert closed.value.rcvd.code == 1008
+
+
+def test_permessage_deflate_is_declined():
+    with running_server(HoldPoseSource()) as server:
+        with connect(f"ws://127.0.0.1:{server.port}/api/v1/session") as ws:  # offers deflate by default
+            assert ws.response.headers.get("Sec-WebSocket-Extensions") is None
+
+
+def test_binding_beyond_loopback_needs_a_token_or_insecure():
+    with pytest.raises(AuthConfigError, match="--auth_token"):
+        PolicyServer(HoldPoseSource(), ServerConfig(host="0.0.0.0"))
+    PolicyServer(HoldPoseSource(), ServerConfig(host="0.0.0.0", insecure=True))
+    PolicyServer(HoldPoseSource(), ServerConfig(host="0.0.0.0", auth_token="s3cret"))
+
+
+def test_token_is_required_on_http_and_websocket():
+    config = ServerConfig(port=0, auth_token="s3cret")
+    with running_server(HoldPoseSource(), config) as server:
+        url = f"http://127.0.0.1:{server.port}/api/v1/models"
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(url)
+        assert e.value.code == 401
+        wrong = urllib.request.Request(url, headers={"Authorization": "Bearer nope"})
+        with pytest.raises(urllib.error.HTTPError):
+            urllib.request.urlopen(wrong)
+        with pytest.raises(InvalidStatus) as refused:
+            _raw(server.port)
+        assert refused.value.response.status_code == 401
+        with pytest.raises(InferenceError, match="HTTP 401.*token"):
+            InferenceClient("127.0.0.1", server.port).new_session()
+        client = InferenceClient("127.0.0.1", server.port, token="s3cret")
+        assert client.list_models() == ["1"]
+        assert client.new_session().infer(OBS)
+
+
+def test_concurrent_sessions_are_batched_and_a_stalled_session_delays_nobody():
+    source = HoldPoseSource(latency_s=0.3, chunk_size=2)
+    with running_server(source) as server:
+        stalled = _raw(server.port)
+        stalled.recv()
+        stalled.socket.sendall(b"\x82\x7f")  # a frame header that never gets its payload
+
+        sizes, errors = [], []
+
+        def robot():
+            try:
+                with InferenceClient("127.0.0.1", server.port).new_session() as s:
+                    for _ in range(3):
+                        s.infer(OBS)
+                        sizes.append(s.last_timing["batch_size"])
+            except Exception as e:  # surfaced below
+                errors.append(e)
+
+        threads = [threading.Thread(target=robot) for _ in range(4)]
+        started = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.perf_counter() - started
+        stalled.close()
+    assert not errors
+    # serial would be 4 robots x 3 requests x 0.3 s = 3.6 s; batched passes take about 4 x 0.3 s
+    assert elapsed < 2.5
+    assert max(sizes) > 1
+
+
+def test_batching_off_runs_one_observation_per_pass():
+    source = HoldPoseSource(latency_s=0.05)
+    with running_server(source, ServerConfig(port=0, batching=False)) as server:
+        sizes = []
+
+        def robot():
+            with InferenceClient("127.0.0.1", server.port).new_session() as s:
+                for _ in range(3):
+                    s.infer(OBS)
+                    sizes.append(s.last_timing["batch_size"])
+
+        threads = [threading.Thread(target=robot) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert sizes == [1] * 9

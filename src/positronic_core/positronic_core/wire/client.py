@@ -1,0 +1,155 @@
+"""A synchronous protocol v1 client: list models, open one session per episode, infer in lock-step.
+
+Every error names the server (host, port) and the model, because on a lab network the first question is always
+"which box, which checkpoint".
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
+from websockets.sync.client import ClientConnection, connect
+
+from positronic_core.wire import messages
+from positronic_core.wire.envelope import WireError, packb, unpackb
+
+
+class InferenceError(RuntimeError):
+    """Anything that stops a session: unreachable server, unknown model, error reply, closed connection."""
+
+
+class InferenceClient:
+    def __init__(self, host: str, port: int = messages.DEFAULT_PORT, *, token: str | None = None,
+                 connect_timeout: float = 10.0, handshake_timeout: float = messages.HANDSHAKE_MESSAGE_TIMEOUT_S,
+                 infer_timeout: float = 120.0, max_frame_bytes: int = 256 * 1024 * 1024) -> None:
+        self.host = host
+        self.port = int(port)
+        self.token = token
+        self.connect_timeout = connect_timeout
+        self.handshake_timeout = handshake_timeout
+        self.infer_timeout = infer_timeout
+        self.max_frame_bytes = max_frame_bytes
+
+    @property
+    def where(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    def list_models(self) -> list[str]:
+        url = f"http://{self.where}{messages.MODELS_PATH}"
+        request = urllib.request.Request(url, headers=self._headers())
+        try:
+            with urllib.request.urlopen(request, timeout=self.connect_timeout) as response:
+                return list(json.load(response)["models"])
+        except urllib.error.HTTPError as e:
+            raise InferenceError(f"{url} answered HTTP {e.code}: {e.reason}") from None
+        except (urllib.error.URLError, OSError) as e:
+            reason = getattr(e, "reason", e)
+            raise InferenceError(f"cannot reach policy server at {self.where}: {reason}") from None
+        except (ValueError, KeyError) as e:
+            raise InferenceError(f"{url} did not return a model list: {e}") from None
+
+    def new_session(self, model_id: str | None = None) -> InferenceSession:
+        return InferenceSession(self, model_id)
+
+
+class InferenceSession:
+    """One WebSocket session; opening it resets the model's per-episode state on the server."""
+
+    def __init__(self, client: InferenceClient, model_id: str | None) -> None:
+        self.client = client
+        self.model_id = model_id
+        self.statuses: list[dict[str, Any]] = []
+        path = messages.SESSION_PATH + (f"/{quote(model_id, safe='')}" if model_id is not None else "")
+        uri = f"ws://{client.where}{path}"
+        try:
+            # compression=None: image payloads do not compress, and deflate costs ~14 ms per round trip.
+            self._ws: ClientConnection = connect(
+                uri, compression=None, open_timeout=client.connect_timeout, max_size=client.max_frame_bytes,
+                additional_headers=client._headers(), close_timeout=2, legacy=True)
+        except InvalidStatus as e:
+            code = e.response.status_code
+            hint = " (the server needs a token: --policy.token or POSITRONIC_AUTH_TOKEN)" if code == 401 else ""
+            raise InferenceError(f"policy server at {client.where} refused the session for {self._model}: "
+                                 f"HTTP {code}{hint}") from None
+        except (OSError, TimeoutError, WebSocketException) as e:
+            raise InferenceError(f"cannot reach policy server at {client.where} ({self._model}): {e}") from None
+        self.meta = self._handshake()
+
+    @property
+    def _model(self) -> str:
+        return f"model {self.model_id}" if self.model_id is not None else "the default model"
+
+    def _recv(self, timeout: float, during: str) -> Any:
+        try:
+            frame = self._ws.recv(timeout=timeout)
+        except TimeoutError:
+            self._ws.close()
+            raise InferenceError(f"policy server at {self.client.where} sent nothing for {timeout:.0f} s "
+                                 f"during {during} ({self._model})") from None
+        except ConnectionClosed as e:
+            raise InferenceError(f"policy server at {self.client.where} closed the session during {during} "
+                                 f"({self._model}): code {e.rcvd.code if e.rcvd else 'none'} "
+                                 f"{e.rcvd.reason if e.rcvd else ''}".rstrip()) from None
+        if isinstance(frame, str):
+            raise InferenceError(f"policy server at {self.client.where} sent a text frame; protocol v1 is binary")
+        try:
+            return unpackb(frame)
+        except WireError as e:
+            raise InferenceError(f"policy server at {self.client.where} sent a bad frame: {e}") from None
+
+    def _handshake(self) -> dict[str, Any]:
+        while True:
+            message = self._recv(self.client.handshake_timeout, "the handshake")
+            status = message.get("status") if isinstance(message, dict) else None
+            if status == "ready":
+                return dict(message.get("meta") or {})
+            if status == "error":
+                self._ws.close()
+                raise InferenceError(f"policy server at {self.client.where} refused {self._model}: "
+                                     f"{message.get('error')}")
+            if status in ("loading", "waiting"):
+                self.statuses.append(message)
+                continue
+            self._ws.close()
+            raise InferenceError(f"policy server at {self.client.where} sent an unexpected handshake message "
+                                 f"{message!r:.200}")
+
+    def infer(self, observation: Mapping[str, Any]) -> Any:
+        """Sends one observation and returns the reply's `result` (a list of actions, a single action, or None)."""
+        try:
+            self._ws.send(packb(dict(observation)))
+        except ConnectionClosed:
+            raise InferenceError(f"policy server at {self.client.where} closed the session ({self._model})") from None
+        started = time.perf_counter()
+        reply = self._recv(self.client.infer_timeout, "inference")
+        self.last_latency_s = time.perf_counter() - started
+        if not isinstance(reply, dict):
+            raise InferenceError(f"policy server at {self.client.where} sent a reply that is not a map")
+        if "error" in reply:
+            raise InferenceError(f"policy server at {self.client.where} ({self._model}) failed: {reply['error']}")
+        if "result" not in reply:
+            raise InferenceError(f"policy server at {self.client.where} sent a reply without 'result'")
+        self.last_timing = reply.get("timing")
+        return reply["result"]
+
+    def close(self) -> None:
+        try:
+            self._ws.close()
+        except OSError:
+            pass
+
+    def __enter__(self) -> InferenceSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,137 @@
+"""The numpy envelope of protocol v1: msgpack documents whose arrays travel as tagged maps.
+
+An ndarray is `{b'__ndarray__': True, b'data': <C-order bytes>, b'dtype': dtype.str, b'shape': [...]}` and a numpy
+scalar is `{b'__npgeneric__': True, b'data': value.item(), b'dtype': dtype.str}`. The tag keys are msgpack *bin*
+(bytes), not str: upstream Positronic and openpi-client both decode only that form. Object, void (structured) and
+complex dtypes are refused both ways, so a frame can never smuggle Python objects.
+
+Decoding is defensive because frames come from the network: sizes that disagree with the data, unknown dtypes,
+oversize arrays and deep nesting are all `WireError`s, never crashes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+import numpy as np
+
+_NDARRAY = b"__ndarray__"
+_NPGENERIC = b"__npgeneric__"
+_REFUSED_KINDS = frozenset("VOc")
+
+
+class WireError(ValueError):
+    """A frame that does not follow protocol v1."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    #: Largest number of elements in one decoded array (a 4K RGB frame is 25 M).
+    max_array_elements: int = 64 * 1024 * 1024
+    #: Deepest nesting of maps and lists; observations and replies are two or three levels deep.
+    max_depth: int = 32
+
+
+DEFAULT_LIMITS = Limits()
+
+
+def _encode_default(obj: Any) -> Any:
+    if isinstance(obj, np.ndarray):
+        if obj.dtype.kind in _REFUSED_KINDS:
+            raise WireError(f"arrays of dtype {obj.dtype} (kind {obj.dtype.kind!r}) cannot be sent")
+        return {_NDARRAY: True, b"data": np.ascontiguousarray(obj).tobytes(), b"dtype": obj.dtype.str,
+                b"shape": list(obj.shape)}
+    if isinstance(obj, np.generic):
+        if obj.dtype.kind in _REFUSED_KINDS:
+            raise WireError(f"scalars of dtype {obj.dtype} (kind {obj.dtype.kind!r}) cannot be sent")
+        return {_NPGENERIC: True, b"data": obj.item(), b"dtype": obj.dtype.str}
+    if isinstance(obj, Mapping):
+        return dict(obj)
+    raise TypeError(f"cannot encode {type(obj).__name__} in a protocol v1 frame")
+
+
+def packb(obj: Any) -> bytes:
+    """Encode one protocol v1 document."""
+    return msgpack.packb(obj, default=_encode_default, use_bin_type=True)
+
+
+def _parse_dtype(value: Any) -> np.dtype:
+    if not isinstance(value, str):
+        raise WireError(f"dtype must be a string, got {type(value).__name__}")
+    try:
+        dtype = np.dtype(value)
+    except (TypeError, ValueError):
+        raise WireError(f"unknown dtype {value!r:.40}") from None
+    if dtype.kind in _REFUSED_KINDS:
+        raise WireError(f"dtype {value!r} (kind {dtype.kind!r}) is refused")
+    return dtype
+
+
+def _decode_ndarray(obj: dict, limits: Limits) -> np.ndarray:
+    dtype = _parse_dtype(obj.get(b"dtype"))
+    shape = obj.get(b"shape")
+    data = obj.get(b"data")
+    if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0
+                                              for d in shape):
+        raise WireError("ndarray shape must be a list of non-negative integers")
+    if len(shape) > limits.max_depth:
+        raise WireError(f"ndarray has {len(shape)} dimensions")
+    count = 1
+    for d in shape:
+        count *= d
+        if count > limits.max_array_elements:
+            raise WireError(f"ndarray of shape {shape} exceeds the limit of {limits.max_array_elements} elements")
+    if not isinstance(data, bytes):
+        raise WireError("ndarray data must be bytes")
+    if len(data) != count * dtype.itemsize:
+        raise WireError(f"ndarray data holds {len(data)} bytes, but shape {shape} of {dtype.str} needs "
+                        f"{count * dtype.itemsize}")
+    return np.frombuffer(data, dtype=dtype).reshape(shape)
+
+
+def _decode_npgeneric(obj: dict) -> np.generic:
+    dtype = _parse_dtype(obj.get(b"dtype"))
+    try:
+        return dtype.type(obj.get(b"data"))
+    except (TypeError, ValueError, OverflowError) as e:
+        raise WireError(f"numpy scalar does not fit {dtype.str}: {e}") from None
+
+
+def _check_depth(obj: Any, max_depth: int) -> None:
+    stack = [(obj, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > max_depth:
+            raise WireError(f"document nested deeper than {max_depth} levels")
+        stack.extend((child, depth + 1) for child in children)
+
+
+def unpackb(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Any:
+    """Decode one protocol v1 document, raising `WireError` for anything malformed."""
+
+    def hook(obj: dict) -> Any:
+        if obj.get(_NDARRAY) is True:
+            return _decode_ndarray(obj, limits)
+        if obj.get(_NPGENERIC) is True:
+            return _decode_npgeneric(obj)
+        return obj
+
+    try:
+        # Arrays/maps in msgpack nest natively; the C unpacker's own stack (1024) bounds recursion during decode,
+        # and _check_depth applies our tighter limit afterwards.
+        doc = msgpack.unpackb(data, object_hook=hook, raw=False, strict_map_key=False, use_list=True)
+    except WireError:
+        raise
+    except (msgpack.ExtraData, msgpack.FormatError, msgpack.StackError, ValueError, TypeError) as e:
+        raise WireError(f"not a msgpack document: {type(e).__name__}: {e}"[:300]) from None
+    _check_depth(doc, limits.max_depth)
+    return doc
