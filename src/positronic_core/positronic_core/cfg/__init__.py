@@ -1,0 +1,1 @@
+"""configuronic configs selectable from the command line (`--policy=.remote`, `--driver=.keyboard`, ...)."""

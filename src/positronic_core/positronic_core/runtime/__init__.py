@@ -1,0 +1,1 @@
+"""The control loop, chunk scheduling, episode drivers and the bridge to the recorder."""

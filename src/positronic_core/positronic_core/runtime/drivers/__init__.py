@@ -1,0 +1,1 @@
+"""Episode drivers: who decides when an episode starts and stops."""

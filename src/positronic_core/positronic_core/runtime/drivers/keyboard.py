@@ -1,0 +1,106 @@
+"""The keyboard driver: `s` start, `p` stop and save, `r` reset without saving, `q` quit.
+
+Keys are read from the terminal in cbreak mode (no Enter needed). While an episode runs, the simulation is paced to
+the wall clock so that a person can follow it; between episodes the arm holds still.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import sys
+import termios
+import time
+import tty
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TextIO
+
+from positronic_core.runtime.drivers.timed import DEFAULT_TASK
+from positronic_core.runtime.sim_runtime import RunningEpisode, SimRuntime
+
+HELP = "keys: s = start episode, p = stop and save, r = reset without saving, q = quit"
+
+
+@contextmanager
+def cbreak(stream: TextIO) -> Iterator[None]:
+    fd = stream.fileno()
+    saved = termios.tcgetattr(fd)
+    try:
+        tty.setcbreak(fd)
+        yield
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+
+
+def read_key(stream: TextIO, timeout: float) -> str | None:
+    ready, _, _ = select.select([stream], [], [], max(0.0, timeout))
+    if not ready:
+        return None
+    data = os.read(stream.fileno(), 1)
+    if not data:
+        return "q"  # end of input: nobody is left to press keys
+    return data.decode(errors="ignore").lower()
+
+
+class KeyboardDriver:
+    """Episodes started and stopped from the keyboard.
+
+    Args:
+        task: instruction sent to the policy and recorded as the `task` static.
+        show_gui: open the DearPyGui camera viewer.
+        realtime: pace running episodes to the wall clock (False runs them as fast as the CPU allows).
+    """
+
+    def __init__(self, task: str = DEFAULT_TASK, show_gui: bool = False, realtime: bool = True) -> None:
+        self.task = task
+        self.show_gui = bool(show_gui)
+        self.realtime = bool(realtime)
+
+    def run(self, runtime: SimRuntime, stream: TextIO | None = None) -> None:
+        stream = stream if stream is not None else sys.stdin
+        if not stream.isatty():
+            raise SystemExit("the keyboard driver needs an interactive terminal on stdin; use --driver=.timed for "
+                             "unattended runs")
+        viewer = None
+        if self.show_gui:
+            from positronic_core.runtime.gui.viewer import CameraViewer
+
+            viewer = CameraViewer(runtime.cameras)
+        print(HELP, flush=True)
+        episode: RunningEpisode | None = None
+        started_wall = 0.0
+        try:
+            with cbreak(stream):
+                while True:
+                    timeout = 0.05
+                    if episode is not None and self.realtime:
+                        timeout = max(0.0, started_wall + episode.now - time.monotonic())
+                    elif episode is not None:
+                        timeout = 0.0
+                    key = read_key(stream, timeout)
+                    if key == "q":
+                        if episode is not None:
+                            episode.stop(save=True)
+                        return
+                    if key == "s" and episode is None:
+                        episode = runtime.start(self.task)
+                        started_wall = time.monotonic()
+                        print(f"episode {episode.index} started (seed {episode.seed})", flush=True)
+                    elif key == "p" and episode is not None:
+                        episode.stop(save=True)
+                        episode = None
+                    elif key == "r":
+                        if episode is not None:
+                            episode.stop(save=False)
+                            episode = None
+                        print("reset: press s to start the next episode", flush=True)
+                    if episode is not None:
+                        episode.tick()
+                    if viewer is not None and not viewer.update(runtime.robot, episode):
+                        if episode is not None:
+                            episode.stop(save=True)
+                        return
+        finally:
+            if viewer is not None:
+                viewer.close()

@@ -1,0 +1,147 @@
+"""Episodes on the simulator: seeding, policy sessions, recording, and the line printed per episode.
+
+Drivers decide *when* episodes start and stop (a timer, a keyboard, an evaluation console); this module does what
+every driver needs in between, so the drivers stay small.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from positronic_core.dataset.writer import DatasetWriter, EpisodeWriter
+from positronic_core.policy.base import Policy
+from positronic_core.runtime.episode_loop import EpisodeLoop, EpisodeStats, stacking_outcome
+from positronic_core.runtime.robot import Robot
+
+
+@dataclass
+class EpisodeSummary:
+    index: int
+    seed: int
+    task: str
+    saved: bool
+    success: bool | None
+    final_stacking: float | None
+    duration_s: float
+    stats: EpisodeStats
+    path: Path | None
+
+    def line(self) -> str:
+        outcome = "n/a" if self.success is None else ("success" if self.success else "failure")
+        stacking = "" if self.final_stacking is None else f" stacking={self.final_stacking:.2f}"
+        where = f" -> {self.path}" if self.path else (" (not saved)" if not self.saved else "")
+        return (f"episode {self.index} seed={self.seed}: {outcome}{stacking} duration={self.duration_s:.1f}s "
+                f"idle_ticks={self.stats.idle_ticks} (after first action {self.stats.idle_ticks_after_first}) "
+                f"requests={self.stats.requests} latency={self.stats.mean_latency_ms:.0f}ms{where}")
+
+
+def flatten(prefix: str, meta: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in meta.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, Mapping):
+            out.update(flatten(name, value))
+        elif isinstance(value, (str, int, float, bool)) or value is None:
+            out[name] = value
+        elif isinstance(value, (list, tuple)):
+            out[name] = [v if isinstance(v, (str, int, float, bool)) else str(v) for v in value]
+        else:
+            out[name] = str(value)
+    return out
+
+
+class RunningEpisode:
+    def __init__(self, runtime: SimRuntime, index: int, seed: int, task: str, writer: EpisodeWriter | None,
+                 statics: Mapping[str, Any]) -> None:
+        self.runtime = runtime
+        self.index = index
+        self.seed = seed
+        self.task = task
+        self.writer = writer
+        self.statics = dict(statics)
+        self.session = runtime.policy.new_session({"task": task})
+        self.loop = EpisodeLoop(runtime.robot, self.session, task=task, policy_fps=runtime.policy_fps,
+                                cameras=runtime.cameras, wants_privileged_state=runtime.policy.wants_privileged_state,
+                                simulate_timeout=runtime.simulate_timeout, sink=writer)
+
+    @property
+    def now(self) -> float:
+        return self.loop.now
+
+    def tick(self) -> None:
+        self.loop.tick()
+
+    def stop(self, save: bool = True, statics: Mapping[str, Any] | None = None) -> EpisodeSummary:
+        stats = self.loop.finish()
+        self.session.close()
+        history = stats.stacking_history
+        success = stacking_outcome(history) if history else None
+        final = history[-1][1] if history else None
+        path = None
+        if self.writer is not None:
+            if save:
+                all_statics = {**self.statics, **self.runtime.policy_statics(), **(statics or {})}
+                if success is not None:
+                    all_statics["eval.auto_success"] = success
+                    all_statics["eval.final_stacking_success"] = final
+                all_statics["inference.idle_ticks"] = stats.idle_ticks
+                all_statics["inference.requests"] = stats.requests
+                for key, value in all_statics.items():
+                    self.writer.set_static(key, value)
+                path = self.writer.finish()
+            else:
+                self.writer.abort()
+        summary = EpisodeSummary(self.index, self.seed, self.task, save, success, final, self.loop.now, stats, path)
+        self.runtime.completed.append(summary)
+        print(summary.line(), file=self.runtime.out, flush=True)
+        return summary
+
+
+class SimRuntime:
+    def __init__(self, robot: Robot, policy: Policy, *, output_dir: Path | None, policy_fps: float = 15.0,
+                 cameras: Sequence[str] = (), simulate_timeout: bool = False, seed: int = 0,
+                 statics: Mapping[str, Any] | None = None, out: TextIO = sys.stdout) -> None:
+        self.robot = robot
+        self.policy = policy
+        self.policy_fps = policy_fps
+        self.cameras = list(cameras)
+        self.simulate_timeout = simulate_timeout
+        self.base_seed = seed
+        self.statics = dict(statics or {})
+        self.out = out
+        self.completed: list[EpisodeSummary] = []
+        self.writer = DatasetWriter(Path(output_dir)) if output_dir is not None else None
+        if self.writer is not None:
+            self.writer.preflight()
+        self._started = 0
+
+    def policy_statics(self) -> dict[str, Any]:
+        # Read at stop: a remote policy learns its server's meta (checkpoint id, codec) only once a session opens.
+        return {**flatten("inference.policy", self.policy.meta), "inference.policy_fps": self.policy_fps,
+                "inference.simulate_timeout": self.simulate_timeout}
+
+    def start(self, task: str, statics: Mapping[str, Any] | None = None) -> RunningEpisode:
+        index = self._started
+        seed = self.base_seed + index
+        self._started += 1
+        self.robot.reset(seed)
+        writer = self.writer.new_episode() if self.writer is not None else None
+        all_statics = {**self.statics, "task": task, "simulation.seed": seed, "simulation.iteration": index,
+                       **(statics or {})}
+        return RunningEpisode(self, index, seed, task, writer, all_statics)
+
+    def summary(self) -> str:
+        scored = [s for s in self.completed if s.saved and s.success is not None]
+        if not self.completed:
+            return "no episodes run"
+        lines = [f"{len(self.completed)} episode(s), {sum(s.saved for s in self.completed)} saved"]
+        if scored:
+            wins = sum(s.success for s in scored)
+            lines.append(f"stacking success {wins}/{len(scored)} ({100.0 * wins / len(scored):.0f}%)")
+        idle = sum(s.stats.idle_ticks_after_first for s in self.completed)
+        lines.append(f"idle ticks after first action: {idle}")
+        return "; ".join(lines)
