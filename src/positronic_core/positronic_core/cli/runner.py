@@ -82,10 +82,21 @@ def run(config: cfn.Config, argv: Sequence[str] | None = None, prog: str | None 
         return None
     try:
         overridden = build(config, argv)
+        # Build the nested objects (policy, driver, ...) before calling the command, so a bad value fails here,
+        # named by its flag, before a simulator, server or recording has started.
+        kwargs = {}
+        for name, value in overridden.kwargs.items():
+            if isinstance(value, cfn.Config):
+                try:
+                    kwargs[name] = value.instantiate()
+                except (ValueError, TypeError, LookupError, OSError, ConfigError) as e:
+                    raise FlagError(f"--{name}: {e}") from None
+            else:
+                kwargs[name] = value
     except FlagError as e:
         print(f"{prog}: error: {e}\nRun `{prog} --help` for the flags.", file=sys.stderr)
         raise SystemExit(2) from None
-    return overridden.instantiate()
+    return overridden.target(*overridden.args, **kwargs)
 
 
 def print_help(config: cfn.Config, prog: str) -> None:

@@ -1,0 +1,129 @@
+"""`positronic-inference sim` run the way a user runs it: flags, recording, crash safety, scheduling under latency."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from positronic_core.dataset.reader import Dataset
+
+BIN = Path(sys.executable).parent / "positronic-inference"
+FAST = ["--camera_width=96", "--camera_height=72"]
+
+
+def run_cli(*args, timeout=300):
+    return subprocess.run([str(BIN), *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_unknown_flag_fails_before_anything_starts(tmp_path):
+    out = tmp_path / "rec"
+    result = run_cli("sim", "--policy=.remote", "--policy.hots=gpu-box", f"--output_dir={out}")
+    assert result.returncode == 2
+    assert "unknown flag --policy.hots" in result.stderr and "--policy.host" in result.stderr
+    assert not out.exists()
+
+
+def test_bad_value_is_named_by_its_flag(tmp_path):
+    result = run_cli("sim", "--driver.simulation_time=-1", f"--output_dir={tmp_path / 'rec'}")
+    assert result.returncode == 2
+    assert "--driver" in result.stderr and "simulation_time must be positive" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_help_lists_the_flags():
+    result = run_cli("sim", "--help")
+    assert result.returncode == 0
+    for flag in ("--policy=.remote", "--policy.host", "--policy.resize", "--driver.simulation_time",
+                 "--driver.num_iterations", "--output_dir", "--simulate_timeout", "act_absolute"):
+        assert flag in result.stdout
+
+
+def test_real_fails_immediately_saying_what_it_needs():
+    result = run_cli("real", "--policy.host=gpu-box", timeout=60)
+    assert result.returncode != 0
+    assert "ROS 2" in result.stderr and "nothing was started" in result.stderr
+
+
+def test_unwritable_output_dir_is_refused_before_the_run(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    result = run_cli("sim", f"--output_dir={blocker}/rec", *FAST)
+    assert result.returncode != 0
+    assert str(blocker) in result.stderr
+    assert "episode 0" not in result.stdout
+
+
+def test_records_episodes_and_appends_on_rerun(tmp_path):
+    out = tmp_path / "rec"
+    first = run_cli("sim", f"--output_dir={out}", "--driver.simulation_time=1", "--driver.num_iterations=2", *FAST)
+    assert first.returncode == 0, first.stderr
+    assert "episode 0 seed=0" in first.stdout and "episode 1 seed=1" in first.stdout
+    assert f"positronic-server --dataset.path={out}" in first.stdout
+    second = run_cli("sim", f"--output_dir={out}", "--driver.simulation_time=1", "--seed=7", *FAST)
+    assert second.returncode == 0, second.stderr
+    episodes = list(Dataset(out))
+    assert [ep.id for ep in episodes] == [0, 1, 2]
+    ep = episodes[2]
+    assert ep.static["simulation.seed"] == 7
+    assert ep.static["inference.policy.type"] == "scripted"
+    assert ep.static["task"] == "Pick up the green cube and place it on the red cube."
+    for name in ("robot_state.q", "robot_state.dq", "robot_state.ee_pose", "grip", "robot_commands.pose",
+                 "target_grip", "image.wrist", "image.exterior", "image.agent_view", "box_distance",
+                 "stacking_success", "inference.latency_ms", "inference.chunk_size", "inference.idle"):
+        assert name in ep.signal_names, name
+    assert len(ep.signal("robot_state.q").timestamps) == 15
+
+
+def test_sigkill_mid_episode_keeps_earlier_episodes_and_marks_the_partial_one(tmp_path):
+    out = tmp_path / "rec"
+    proc = subprocess.Popen([str(BIN), "sim", f"--output_dir={out}", "--driver.simulation_time=2",
+                             "--driver.num_iterations=5", *FAST], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    partial = out / "000000000000" / "000000000001"
+    deadline = time.monotonic() + 240
+    while not (partial / ".unfinished").exists():
+        assert proc.poll() is None, proc.stderr.read().decode()
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(0.3)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    episodes = list(Dataset(out))
+    assert [ep.id for ep in episodes] == [0]
+    assert len(episodes[0].signal("robot_state.q").timestamps) == 30
+    assert (partial / ".unfinished").exists()
+    rerun = run_cli("sim", f"--output_dir={out}", "--driver.simulation_time=1", *FAST)
+    assert rerun.returncode == 0, rerun.stderr
+    assert [ep.id for ep in Dataset(out)] == [0, 2]
+
+
+@pytest.mark.parametrize("simulate_timeout", [True])
+def test_no_idle_ticks_between_chunks_with_a_slow_remote_model(tmp_path, simulate_timeout):
+    from positronic_core.policy.remote import RemotePolicy
+    from positronic_core.runtime.sim_runtime import SimRuntime
+    from positronic_core.serve.backends.hold_pose import HoldPoseSource
+    from positronic_core.serve.server import running_server
+    from positronic_core.sim.stack_cubes import StackCubesSim
+
+    sim = StackCubesSim(camera_size=(96, 72))
+    try:
+        with running_server(HoldPoseSource(latency_s=0.3, chunk_size=30)) as server:
+            policy = RemotePolicy("127.0.0.1", server.port)
+            runtime = SimRuntime(sim, policy, output_dir=tmp_path / "rec", cameras=["image.wrist", "image.exterior"],
+                                 simulate_timeout=simulate_timeout, out=open(os.devnull, "w"))
+            episode = runtime.start("hold")
+            while episode.now < 6.0:
+                episode.tick()
+            summary = episode.stop()
+    finally:
+        sim.close()
+    stats = summary.stats
+    assert stats.requests >= 4  # 6 s of 2 s chunks: the run spans several chunk boundaries
+    # the first chunk is 0.3 s late (about 5 ticks at 15 Hz); afterwards the next chunk is always there in time
+    assert 4 <= stats.idle_ticks <= 6
+    assert stats.idle_ticks_after_first == 0
+    assert min(stats.latencies_s) >= 0.3
+    assert Dataset(tmp_path / "rec")[0].static["inference.policy.server.model_id"] == "1"
