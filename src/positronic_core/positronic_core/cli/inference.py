@@ -49,8 +49,13 @@ def sim(policy=None, driver=None, output_dir: str | None = None, policy_fps: flo
 
     policy = policy if policy is not None else policy_cfg.scripted.instantiate()
     driver = driver if driver is not None else driver_cfg.timed.instantiate()
-    robot = StackCubesSim(camera_size=(int(camera_width), int(camera_height)), cameras=tuple(cameras),
-                          render_quality=render_quality)
+    cameras = _camera_list(cameras)
+    try:
+        robot = StackCubesSim(camera_size=(int(camera_width), int(camera_height)), cameras=cameras,
+                              render_quality=render_quality)
+    except ValueError as e:
+        raise SystemExit(f"positronic-inference sim: error: {e} (check --cameras, --camera_width, "
+                         "--camera_height, --render_quality)") from None
     try:
         runtime = SimRuntime(robot, policy, output_dir=None if output_dir is None else Path(output_dir).expanduser(),
                              policy_fps=float(policy_fps), cameras=cameras, simulate_timeout=bool(simulate_timeout),
@@ -72,6 +77,13 @@ def sim(policy=None, driver=None, output_dir: str | None = None, policy_fps: flo
         root = Path(output_dir).expanduser().resolve()
         print(f"recorded to {root}", flush=True)
         print(f"review with: positronic-server --dataset.path={shlex.quote(str(root))} --port=5001", flush=True)
+
+
+def _camera_list(cameras: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """`--cameras` as a list literal, or as a comma-separated string such as `image.wrist,image.exterior`."""
+    if isinstance(cameras, str):
+        cameras = [c.strip(" '\"") for c in cameras.strip("[]()").split(",") if c.strip()]
+    return tuple(cameras)
 
 
 def real(policy=None, driver=None, output_dir: str | None = None, robot_ip: str = "172.168.0.2",

@@ -24,7 +24,8 @@ def _lerobot_source(checkpoints_dir: str, checkpoint: str | None, codec: str, de
 
     codec_obj = get_codec(codec)
     registry = CheckpointRegistry(Path(checkpoints_dir), checkpoint)
-    return CheckpointSource(registry, lambda path, progress: load_act_checkpoint(path, codec_obj, device=device))
+    return CheckpointSource(
+        registry, lambda path, progress: load_act_checkpoint(path, codec_obj, device=device, progress=progress))
 
 
 def serve(checkpoints_dir: str | None = None, codec: str = "ee", backend: str = "lerobot",

@@ -1,0 +1,80 @@
+"""Action decoders: one model output vector <-> one `Action` (robot command + target grip).
+
+`decode` turns a model's output into a command for the robot; `encode` is its inverse, used to build the training
+targets a model learns from, so that both directions live in one object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from positronic_core.geometry import matrix_to_quat_wxyz, quat_wxyz_to_matrix
+from positronic_core.robot.commands import Action, CartesianPosition, JointPosition, RobotCommand
+
+
+class ActionDecoder(Protocol):
+    #: Length of the model's action vector.
+    dim: int
+    #: Names of the vector's entries, in order (LeRobot dataset feature names).
+    names: tuple[str, ...]
+
+    def decode(self, vector: np.ndarray, observation: Mapping[str, Any]) -> tuple[RobotCommand, float]: ...
+
+    def encode(self, action: Action) -> np.ndarray: ...
+
+
+def _check_vector(vector: np.ndarray, dim: int, what: str) -> np.ndarray:
+    vector = np.asarray(vector, dtype=np.float64).reshape(-1)
+    if vector.shape != (dim,):
+        raise ValueError(f"{what} action must have {dim} values, got {vector.size}")
+    if not np.all(np.isfinite(vector)):
+        raise ValueError(f"{what} action contains a non-finite value: {vector.tolist()}")
+    return vector
+
+
+@dataclass(frozen=True)
+class AbsoluteEEPoseAction:
+    """(x, y, z, qw, qx, qy, qz, grip) -> absolute `CartesianPosition` + target grip.
+
+    The quaternion is normalised before it becomes a rotation matrix (a network does not output unit quaternions).
+    The grip is passed through as the model predicts it (upstream does not clip it either).
+    """
+
+    dim: int = 8
+    names: tuple[str, ...] = ("x", "y", "z", "qw", "qx", "qy", "qz", "grip")
+
+    def decode(self, vector: np.ndarray, observation: Mapping[str, Any]) -> tuple[RobotCommand, float]:
+        vector = _check_vector(vector, self.dim, "end-effector pose")
+        quat = vector[3:7]
+        norm = float(np.linalg.norm(quat))
+        if norm < 1e-6:
+            raise ValueError(f"end-effector pose action has a zero quaternion: {quat.tolist()}")
+        rotation = quat_wxyz_to_matrix(quat / norm)
+        return CartesianPosition(np.concatenate([vector[:3], rotation.reshape(9)])), float(vector[7])
+
+    def encode(self, action: Action) -> np.ndarray:
+        if not isinstance(action.command, CartesianPosition):
+            raise TypeError(f"an end-effector pose codec encodes cartesian_pos commands, got {action.command!r}")
+        quat = matrix_to_quat_wxyz(action.command.rotation)
+        return np.concatenate([action.command.translation, quat, [action.target_grip]]).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class AbsoluteJointsAction:
+    """(q1..q7, grip) -> `JointPosition` + target grip."""
+
+    dim: int = 8
+    names: tuple[str, ...] = ("q1", "q2", "q3", "q4", "q5", "q6", "q7", "grip")
+
+    def decode(self, vector: np.ndarray, observation: Mapping[str, Any]) -> tuple[RobotCommand, float]:
+        vector = _check_vector(vector, self.dim, "joint position")
+        return JointPosition(vector[:7]), float(vector[7])
+
+    def encode(self, action: Action) -> np.ndarray:
+        if not isinstance(action.command, JointPosition):
+            raise TypeError(f"a joint position codec encodes joint_pos commands, got {action.command!r}")
+        return np.concatenate([action.command.positions, [action.target_grip]]).astype(np.float32)

@@ -1,0 +1,54 @@
+"""The codecs the server and training export know by name (`--codec=`).
+
+- `ee`: upstream Positronic's LeRobot `eepose_absolute`, with its feature names so that upstream-trained ACT
+  checkpoints load unchanged. State = `robot_state.ee_pose` (x, y, z, qw, qx, qy, qz) + `grip` (8);
+  `observation.images.left` <- `image.wrist`, `observation.images.side` <- `image.exterior`, 224x224 with padding;
+  action = absolute pose (xyz + wxyz quaternion) + grip (8) -> `cartesian_pos` + `target_grip`.
+- `joints`: upstream's `joints_absolute`. State = `robot_state.q` (7) + `grip`; the same cameras; action = 7 joint
+  positions + grip -> `joint_pos` + `target_grip`.
+
+Both stamp action i of a chunk at i / 15 s.
+"""
+
+from __future__ import annotations
+
+from positronic_core.codecs.actions import AbsoluteEEPoseAction, AbsoluteJointsAction
+from positronic_core.codecs.codec import Codec, ImageInput, StateInput
+
+#: The policy rate the simulator, the robot loop and upstream's codecs share.
+DEFAULT_ACTION_FPS = 15.0
+
+_CAMERAS = (
+    ImageInput(feature="observation.images.left", key="image.wrist", width=224, height=224),
+    ImageInput(feature="observation.images.side", key="image.exterior", width=224, height=224),
+)
+
+CODECS: dict[str, Codec] = {
+    "ee": Codec(
+        name="ee",
+        state=(StateInput("robot_state.ee_pose", 7), StateInput("grip", 1)),
+        images=_CAMERAS,
+        action=AbsoluteEEPoseAction(),
+        action_fps=DEFAULT_ACTION_FPS,
+    ),
+    "joints": Codec(
+        name="joints",
+        state=(StateInput("robot_state.q", 7), StateInput("grip", 1)),
+        images=_CAMERAS,
+        action=AbsoluteJointsAction(),
+        action_fps=DEFAULT_ACTION_FPS,
+    ),
+}
+
+
+class UnknownCodecError(LookupError):
+    """A codec name that is not in `CODECS`; the message lists the known names."""
+
+
+def get_codec(name: str | Codec) -> Codec:
+    """The codec called `name` (a `Codec` passes through); an unknown name raises `UnknownCodecError`."""
+    if isinstance(name, Codec):
+        return name
+    if isinstance(name, str) and name in CODECS:
+        return CODECS[name]
+    raise UnknownCodecError(f"unknown codec {name!r}; available codecs: {', '.join(sorted(CODECS))}")
