@@ -64,14 +64,15 @@ class KeyboardDriver:
                              "unattended runs")
         viewer = None
         if self.show_gui:
-            from positronic_core.runtime.gui.viewer import CameraViewer
+            from positronic_core.runtime.gui import open_viewer
 
-            viewer = CameraViewer(runtime.cameras)
-        print(HELP, flush=True)
+            viewer = open_viewer(runtime.cameras)
         episode: RunningEpisode | None = None
         started_wall = 0.0
         try:
             with cbreak(stream):
+                # Only now: a key typed at the prompt before cbreak mode would wait in the line buffer for Enter.
+                print(HELP, flush=True)
                 while True:
                     timeout = 0.05
                     if episode is not None and self.realtime:

@@ -31,9 +31,9 @@ class TimedDriver:
     def run(self, runtime: SimRuntime) -> None:
         viewer = None
         if self.show_gui:
-            from positronic_core.runtime.gui.viewer import CameraViewer
+            from positronic_core.runtime.gui import open_viewer
 
-            viewer = CameraViewer(runtime.cameras)
+            viewer = open_viewer(runtime.cameras)
         try:
             for _ in range(self.num_iterations):
                 episode = runtime.start(self.task, {"simulation.total_iterations": self.num_iterations})
