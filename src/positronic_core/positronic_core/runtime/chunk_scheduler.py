@@ -21,31 +21,31 @@ class PlannedAction:
 
 
 class ChunkScheduler:
-    def __init__(self, tick_s: float, latency_smoothing: float = 0.3) -> None:
+    def __init__(self, tick_s: float, slack_ticks: int = 1, latency_window: int = 5) -> None:
+        """`slack_ticks`: extra ticks of plan kept in hand when requesting (a live robot collects a reply only at
+        its next tick, and latency jitters, so it wants 2); the latency estimate is the worst of the last
+        `latency_window` requests, because one stall costs more than an early request."""
         self.tick_s = tick_s
+        self.slack_s = slack_ticks * tick_s
+        self._tolerance = tick_s / 2
         self._plan: deque[PlannedAction] = deque()
-        self._latency_s: float | None = None
-        self._smoothing = latency_smoothing
+        self._latencies: deque[float] = deque(maxlen=latency_window)
         self.dropped = 0
 
     @property
     def latency_estimate_s(self) -> float:
-        return 0.0 if self._latency_s is None else self._latency_s
+        return max(self._latencies, default=0.0)
 
     def observe_latency(self, seconds: float) -> None:
-        """Feeds a measured request latency (exponentially smoothed, but never below the latest sample's half)."""
-        if self._latency_s is None:
-            self._latency_s = seconds
-        else:
-            self._latency_s = max((1 - self._smoothing) * self._latency_s + self._smoothing * seconds, seconds / 2)
+        self._latencies.append(seconds)
 
     def plan_end(self) -> float | None:
         return self._plan[-1].due if self._plan else None
 
     def should_request(self, now: float) -> bool:
-        """True when the plan will run out before a request sent now is expected back (plus one tick of slack)."""
+        """True when the plan will run out before a request sent now is expected back (plus the slack)."""
         end = self.plan_end()
-        return end is None or end < now + self.latency_estimate_s + self.tick_s
+        return end is None or end < now + self.latency_estimate_s + self.slack_s
 
     def accept(self, actions: list[Action], requested_at: float, now: float) -> None:
         """Replaces the plan with a chunk asked for at `requested_at`; untimestamped actions are a tick apart."""
@@ -58,15 +58,19 @@ class ChunkScheduler:
 
     def _drop_stale(self, now: float) -> None:
         # Keep the newest action already due (it is what should be executing now); drop everything older.
-        eps = 1e-9
-        while len(self._plan) >= 2 and self._plan[1].due <= now + eps:
+        while len(self._plan) >= 2 and self._plan[1].due <= now + self._tolerance:
             self._plan.popleft()
             self.dropped += 1
 
     def pop_due(self, now: float) -> Action | None:
-        """The action to execute at `now`, or None when nothing new is due (the arm holds its last target)."""
+        """The action to execute at `now`, or None when nothing new is due (the arm holds its last target).
+
+        An action counts as due from half a tick before its time: on a live robot the control ticks and a chunk's
+        timestamps are on grids with an arbitrary phase, and rounding to the nearest tick keeps one action per
+        tick instead of alternately dropping one and idling.
+        """
         self._drop_stale(now)
-        if self._plan and self._plan[0].due <= now + 1e-9:
+        if self._plan and self._plan[0].due <= now + self._tolerance:
             return self._plan.popleft().action
         return None
 

@@ -25,9 +25,9 @@ def test_untimestamped_chunks_are_one_tick_apart():
 
 def test_stale_actions_are_dropped_when_a_chunk_arrives_late():
     s = ChunkScheduler(TICK)
-    # asked at t=0, arrived at t=0.3: the actions due at 0, 1/15, ..., 4/15 are past; the one due at 4/15 is current
-    s.accept(chunk(10), requested_at=0.0, now=0.3)
-    assert s.pop_due(0.3).target_grip == 4
+    # asked at t=0, arrived at t=0.28: the actions due at 0 .. 3/15 are past; the one due at 4/15 is current
+    s.accept(chunk(10), requested_at=0.0, now=0.28)
+    assert s.pop_due(0.28).target_grip == 4
     assert s.dropped == 4
 
 
@@ -49,3 +49,11 @@ def test_new_chunk_replaces_unplayed_tail():
     s.accept([Action(Reset(), 9.0, 0.0)], requested_at=TICK, now=TICK)
     assert s.pop_due(TICK).target_grip == 9.0
     assert s.pop_due(2 * TICK) is None
+
+
+def test_ticks_out_of_phase_with_the_chunk_still_play_one_action_each():
+    s = ChunkScheduler(TICK)
+    s.accept(chunk(10), requested_at=0.013, now=0.013)
+    played = [s.pop_due(k * TICK + 0.002) for k in range(9)]
+    assert [a.target_grip for a in played] == [0, 1, 2, 3, 4, 5, 6, 7, 8]
+    assert s.dropped == 0
