@@ -6,6 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip -q --disable-pip-version-check
 UPSTREAM := .venv-upstream
 CORE := src/positronic_core
+ROS_SETUP := /opt/ros/jazzy/setup.bash
 RECORDINGS ?= recordings/sim
 SIM_FLAGS ?=
 # Debian packages the tests drive: a virtual screen for the DearPyGui consoles, Chromium for the review page,
@@ -30,7 +31,7 @@ $(VENV)/.core-installed: $(CORE)/pyproject.toml
 # torch, so LeRobot goes in with --no-deps after its own requirements (the `act` extra). openpi-client pins
 # numpy<2 but works on numpy 2, so it too goes in with --no-deps.
 $(VENV)/.test-installed: $(VENV)/.core-installed
-	$(PIP) install -e "$(CORE)[sim,act,gui,dev]"
+	$(PIP) install -e "$(CORE)[sim,act,gui,dev,bags]"
 	$(PIP) install --no-deps lerobot==0.4.4 openpi-client==0.1.2
 	touch $@
 
@@ -52,15 +53,24 @@ system-deps:
 sim: $(VENV)/.core-installed
 	$(VENV)/bin/positronic-inference sim --output_dir=$(RECORDINGS) $(SIM_FLAGS)
 
+# With ROS 2 Jazzy at $(ROS_SETUP) the whole workspace builds (interfaces included) against the venv's Python;
+# without it, only the ament_python packages, which need no ROS to build.
 colcon: $(VENV)/.test-installed
+	@if [ -f $(ROS_SETUP) ]; then \
+		source $(ROS_SETUP); $(PIP) install "empy==3.3.4" lark catkin_pkg; skip=""; \
+	else \
+		echo "ROS 2 not found at $(ROS_SETUP): building the ament_python packages only"; \
+		skip="--packages-skip positronic_interfaces"; \
+	fi; \
 	$(VENV)/bin/colcon --log-base log build --base-paths src --build-base build --install-base install \
-		--event-handlers console_direct- >/dev/null
+		--event-handlers console_direct- $$skip --cmake-args -DPython3_EXECUTABLE=$(abspath $(PY)) \
+		-DBUILD_TESTING=OFF >/dev/null
 
 lint: $(VENV)/.test-installed
 	$(VENV)/bin/ruff check .
 
 test: system-deps $(VENV)/.test-installed $(UPSTREAM)/.installed colcon lint
-	if [ -f /opt/ros/jazzy/setup.bash ]; then source /opt/ros/jazzy/setup.bash; fi; \
+	if [ -f $(ROS_SETUP) ]; then source $(ROS_SETUP); source install/setup.bash; fi; \
 	$(PY) -m pytest $(PYTEST_FLAGS)
 
 bench: $(VENV)/.test-installed $(UPSTREAM)/.installed

@@ -1,0 +1,92 @@
+"""`positronic-eval report DIR`: success rates, intervals, partial credit and failure modes of recorded episodes."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from positronic_core.evaluate import report
+
+DESCRIPTION = """\
+Summarise the outcomes of every episode under DIR (a dataset, or a directory with datasets below it).
+
+Outcome of an episode: a manual score from the review page or API (<dataset>/scores.jsonl) if there is one,
+else the verdict recorded with it (eval.outcome from an operator, eval.success, eval.auto_success), else the
+simulator's stacking score (success = stacking_success >= 0.95 held for 0.5 s). Episodes with none are counted
+as runs but not scored.
+
+Per group: runs, scored, success rate with a 95% Wilson score interval (partial is not a success), partial
+credit (mean item ratio; success/partial/failure without items count 1/0.5/0), item totals, mean duration and
+failure-mode counts (manual tags, or the recorded failure reason).
+
+--compare A B pairs the episodes of checkpoints A and B that ran the same (task, seed) and gives the exact
+McNemar test on the discordant pairs. A and B match the checkpoint column, "model:checkpoint", or a model
+without checkpoints.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="positronic-eval", description="Evaluation reports for recorded episodes.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    rep = commands.add_parser("report", help="success rates per group", description=DESCRIPTION,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    rep.add_argument("path", metavar="DIR", help="dataset directory, or a directory with datasets below it")
+    rep.add_argument("--by", default=",".join(report.DEFAULT_GROUPS),
+                     help=f"comma-separated grouping columns from {', '.join(report.GROUP_KEYS)} "
+                          f"(default {','.join(report.DEFAULT_GROUPS)}; empty for one overall row)")
+    rep.add_argument("--compare", nargs=2, metavar=("A", "B"), help="paired comparison of two checkpoints")
+    rep.add_argument("--confidence", type=float, default=0.95, help="interval confidence level (default 0.95)")
+    out = rep.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    out.add_argument("--csv", action="store_true", help="print CSV (one row per group) instead of a table")
+    rep.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report with a chart")
+    rep.add_argument("--png", metavar="FILE", help="also write the chart as a PNG image")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    path = Path(args.path).expanduser()
+    by = [key.strip() for key in args.by.split(",") if key.strip()]
+    try:
+        report.check_groups(by)
+        if not 0 < args.confidence < 1:
+            raise ValueError(f"--confidence must be between 0 and 1, got {args.confidence}")
+        if not path.is_dir():
+            raise ValueError(f"{path} is not a directory")
+        rows = report.load_rows(path)
+        stats = report.summarize(rows, by, args.confidence)
+        comparison = report.compare(rows, *args.compare) if args.compare else None
+    except ValueError as exc:
+        print(f"positronic-eval: error: {exc}", file=sys.stderr)
+        return 2
+    if not rows:
+        print(f"positronic-eval: no finished episodes under {path}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(report.to_json(stats, by, comparison))
+    elif args.csv:
+        sys.stdout.write(report.to_csv(stats, by))
+    else:
+        scored = sum(s.scored for s in stats)
+        print(f"{len(rows)} episodes under {path}, {scored} with an outcome\n")
+        print(report.format_table(stats, by))
+        if comparison is not None:
+            print("\n" + report.format_comparison(comparison))
+    if args.html or args.png:
+        from positronic_core.evaluate import charts
+
+        if args.html:
+            charts.write_html(Path(args.html), stats, by, str(path), comparison)
+        if args.png:
+            charts.write_png(Path(args.png), stats)
+    return 0
+
+
+def run() -> None:
+    raise SystemExit(main())
+
+
+if __name__ == "__main__":
+    run()

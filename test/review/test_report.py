@@ -1,0 +1,103 @@
+"""`positronic-eval report`: grouping, manual overrides, paired comparison, and every output format."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from positronic_core.dataset import Dataset
+from positronic_core.evaluate import cli, report
+from positronic_core.evaluate.stats import mcnemar_exact, wilson_interval
+from positronic_core.review.score_log import Score, ScoreLog
+from positronic_core.review.synthetic_dataset import write_synthetic_dataset
+
+
+@pytest.fixture(scope="module")
+def evaluation(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("eval")
+    write_synthetic_dataset(root / "a", 16, ticks=12, seeds=8, seed=3)
+    write_synthetic_dataset(root / "b", 8, ticks=12, seeds=4, record_verdict=False, seed=4)
+    return root
+
+
+def test_groups_count_and_match_the_recorded_verdicts(evaluation: Path) -> None:
+    rows = report.load_rows(evaluation)
+    assert len(rows) == 24
+    stats = report.summarize(rows, ["checkpoint"])
+    assert [s.group["checkpoint"] for s in stats] == ["10000", "20000"]
+    for s in stats:
+        members = [r for r in rows if r["checkpoint"] == s.group["checkpoint"]]
+        successes = sum(r["outcome"] == "success" for r in members)
+        assert (s.runs, s.scored, s.successes) == (12, 12, successes)
+        assert (s.ci_low, s.ci_high) == wilson_interval(successes, 12)
+        assert s.partial_credit == pytest.approx(successes / 12)
+        assert sum(s.failure_modes.values()) == 12 - successes
+    recorded = [ep.static["eval.auto_success"] for ep in Dataset(evaluation / "a")]
+    from_rows = [r["outcome"] == "success" for r in rows if r["dataset"] == "a"]
+    assert recorded == from_rows
+
+
+def test_a_manual_score_overrides_and_feeds_partial_credit(tmp_path: Path) -> None:
+    write_synthetic_dataset(tmp_path, 4, ticks=12, checkpoints=("c",), seeds=4, success_rate=0.0, seed=5)
+    rows = report.load_rows(tmp_path)
+    assert all(r["outcome"] == "failure" for r in rows)
+    log = ScoreLog(tmp_path)
+    log.append(rows[0]["key"], Score("partial", 1, 4, "slipped"))
+    log.append(rows[1]["key"], Score("success"))
+    stats = report.summarize(report.load_rows(tmp_path), [])[0]
+    assert (stats.successes, stats.partials, stats.failures, stats.manual) == (1, 1, 2, 2)
+    assert stats.partial_credit == pytest.approx((0.25 + 1 + 0 + 0) / 4)
+    assert stats.items_successful == 1 and stats.items_total == 4
+    assert stats.failure_modes == {"(untagged)": 2, "slipped": 1}
+
+
+def test_paired_comparison(tmp_path: Path) -> None:
+    def row(index: int, checkpoint: str, seed: int, outcome: str) -> dict:
+        return {"index": index, "checkpoint": checkpoint, "model": "act", "task": "t", "seed": seed,
+                "outcome": outcome, "created_ts_ns": index}
+
+    pattern = [("success", "failure")] * 6 + [("failure", "success")] + [("success", "success")] * 3 + \
+        [("failure", "failure")] * 2
+    rows = []
+    for seed, (a, b) in enumerate(pattern):
+        rows += [row(2 * seed, "A", seed, a), row(2 * seed + 1, "B", seed, b)]
+    rows.append(row(100, "A", 99, "success"))  # no partner
+    rows.append(row(101, "B", 0, "success"))  # B reran seed 0: the latest run counts
+    c = report.compare(rows, "A", "act:B")
+    assert (c.pairs, c.both_success, c.only_a, c.only_b, c.neither) == (12, 4, 5, 1, 2)
+    assert c.p_value == mcnemar_exact(5, 1)
+    assert (c.unpaired_a, c.unpaired_b, c.duplicates_ignored) == (1, 0, 1)
+    with pytest.raises(ValueError, match="'C'"):
+        report.compare(rows, "A", "C")
+
+
+def test_cli_outputs(evaluation: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    html, png = tmp_path / "r.html", tmp_path / "r.png"
+    assert cli.main(["report", str(evaluation), "--by=model,checkpoint", "--html", str(html), "--png", str(png),
+                     "--compare", "10000", "20000"]) == 0
+    text = capsys.readouterr().out
+    assert "24 episodes" in text and "exact McNemar" in text and "10000" in text
+    page = html.read_text()
+    assert "<svg" in page and "Paired comparison" in page and "http" not in page.replace("http://www.w3.org", "")
+    with Image.open(png) as image:
+        assert image.format == "PNG" and image.width > 800
+    assert cli.main(["report", str(evaluation), "--by=task", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["by"] == ["task"] and sum(g["runs"] for g in data["groups"]) == 24
+    assert cli.main(["report", str(evaluation), "--csv", "--by=checkpoint"]) == 0
+    table = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [r["checkpoint"] for r in table] == ["10000", "20000"] and all(r["runs"] == "12" for r in table)
+
+
+def test_cli_errors(evaluation: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["report", str(evaluation), "--by=colour"]) == 2
+    assert "cannot group by colour" in capsys.readouterr().err
+    assert cli.main(["report", str(tmp_path / "missing")]) == 2
+    assert cli.main(["report", str(tmp_path)]) == 1
+    assert cli.main(["report", str(evaluation), "--compare", "10000", "nope"]) == 2
+    assert "'nope'" in capsys.readouterr().err
