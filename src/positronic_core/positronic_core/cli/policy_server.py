@@ -69,7 +69,7 @@ def serve(checkpoints_dir: str | None = None, codec: str = "ee", backend: str = 
 
             source: ModelSource = HoldPoseSource()
         else:
-            if checkpoints_dir is None:
+            if not checkpoints_dir:
                 raise SystemExit("positronic-policy-server: error: --checkpoints_dir is required for "
                                  "--backend=lerobot")
             source = _lerobot_source(checkpoints_dir, None if checkpoint is None else str(checkpoint), codec, device)

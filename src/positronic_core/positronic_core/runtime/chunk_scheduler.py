@@ -39,6 +39,11 @@ class ChunkScheduler:
     def observe_latency(self, seconds: float) -> None:
         self._latencies.append(seconds)
 
+    @property
+    def queue_depth(self) -> int:
+        """Planned actions not yet played."""
+        return len(self._plan)
+
     def plan_end(self) -> float | None:
         return self._plan[-1].due if self._plan else None
 

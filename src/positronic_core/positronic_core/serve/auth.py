@@ -28,8 +28,12 @@ def is_loopback(host: str) -> bool:
 
 
 def resolve_token(flag_value: str | None) -> str | None:
-    """The token from the flag, else the environment; validated so it can travel in an HTTP header."""
-    token = flag_value if flag_value is not None else os.environ.get(TOKEN_ENV)
+    """The token from the flag, else the environment; validated so it can travel in an HTTP header.
+
+    An empty environment variable counts as unset (shells and launch files export empty values); an empty flag
+    is refused.
+    """
+    token = flag_value if flag_value is not None else (os.environ.get(TOKEN_ENV) or None)
     if token is None:
         return None
     if not token or not all(33 <= ord(c) <= 126 for c in token):

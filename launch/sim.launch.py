@@ -1,0 +1,74 @@
+"""The simulated loop: MuJoCo sim, policy, episode driver, recorder, robot_state_publisher and (optionally) rviz.
+
+    ros2 launch positronic_bringup sim.launch.py                       # scripted expert, episodes by service call
+    ros2 launch positronic_bringup sim.launch.py policy:=remote host:=gpu-box model_id:=010000
+    ros2 launch positronic_bringup sim.launch.py mode:=timed iterations:=10 record:=true output_dir:=/data/run1
+    ros2 service call /episode/start positronic_interfaces/srv/StartEpisode "{task: 'stack the cubes'}"
+
+`ros2 launch positronic_bringup sim.launch.py --show-args` describes every argument.
+"""
+
+from launch.actions import DeclareLaunchArgument
+from launch.conditions import IfCondition
+from launch.substitutions import Command, LaunchConfiguration, PathJoinSubstitution
+from launch_ros.actions import Node
+from launch_ros.parameter_descriptions import ParameterValue
+from launch_ros.substitutions import FindPackagePrefix, FindPackageShare
+
+from launch import LaunchDescription
+
+ARGUMENTS = [
+    ("policy", "scripted", "Policy: scripted (built-in expert), remote (a protocol v1 server) or act (local ACT)"),
+    ("host", "localhost", "remote: policy server host"),
+    ("port", "8000", "remote: policy server port"),
+    ("model_id", "", "remote: checkpoint id (empty = the server's latest)"),
+    ("token", "", "remote: bearer token for servers bound beyond loopback"),
+    ("checkpoints_dir", "", "act: LeRobot checkpoints directory"),
+    ("checkpoint", "", "act: checkpoint id (empty = the highest step)"),
+    ("mode", "manual", "Episode driver: manual (start/stop by service call) or timed"),
+    ("duration", "15.0", "timed: seconds per episode"),
+    ("iterations", "1", "timed: number of episodes"),
+    ("record", "true", "Record each episode as a rosbag2 bag"),
+    ("output_dir", "recordings/ros", "Where bags (output_dir/bags) and the converted dataset (output_dir/dataset) go"),
+    ("rviz", "false", "Start rviz2 with config/positronic.rviz"),
+    ("use_sim_time", "true", "Run policy, driver and recorder on the simulator's /clock"),
+]
+
+
+def generate_launch_description() -> LaunchDescription:
+    config = PathJoinSubstitution([FindPackageShare("positronic_bringup"), "config", "sim.yaml"])
+    arg = LaunchConfiguration
+    sim_time = {"use_sim_time": ParameterValue(arg("use_sim_time"), value_type=bool)}
+    # The URDF is generated from the simulator's own MJCF, so rviz shows exactly the simulated kinematics.
+    urdf = ParameterValue(
+        Command([PathJoinSubstitution([FindPackagePrefix("positronic_ros"), "lib", "positronic_ros", "sim_urdf"])]),
+        value_type=str)
+    output_dir = arg("output_dir")
+    return LaunchDescription([
+        *[DeclareLaunchArgument(name, default_value=default, description=text) for name, default, text in ARGUMENTS],
+        Node(package="positronic_ros", executable="sim_node", name="sim_node", output="screen",
+             parameters=[config]),
+        Node(package="positronic_ros", executable="policy_node", name="policy_node", output="screen",
+             parameters=[config, sim_time, {
+                 "policy": arg("policy"), "host": arg("host"),
+                 "port": ParameterValue(arg("port"), value_type=int),
+                 "model_id": ParameterValue(arg("model_id"), value_type=str),
+                 "token": ParameterValue(arg("token"), value_type=str),
+                 "checkpoints_dir": ParameterValue(arg("checkpoints_dir"), value_type=str),
+                 "checkpoint": ParameterValue(arg("checkpoint"), value_type=str)}]),
+        Node(package="positronic_ros", executable="episode_driver_node", name="episode_driver_node",
+             output="screen", parameters=[config, sim_time, {
+                 "mode": arg("mode"), "duration": ParameterValue(arg("duration"), value_type=float),
+                 "iterations": ParameterValue(arg("iterations"), value_type=int),
+                 "dataset_dir": PathJoinSubstitution([output_dir, "dataset"])}]),
+        Node(package="positronic_ros", executable="recorder_node", name="recorder_node", output="screen",
+             condition=IfCondition(arg("record")), parameters=[config, sim_time, {
+                 "output_dir": PathJoinSubstitution([output_dir, "bags"]),
+                 "dataset_dir": PathJoinSubstitution([output_dir, "dataset"])}]),
+        Node(package="robot_state_publisher", executable="robot_state_publisher", output="screen",
+             parameters=[sim_time, {"robot_description": urdf}]),
+        Node(package="rviz2", executable="rviz2", output="screen", condition=IfCondition(arg("rviz")),
+             arguments=["-d", PathJoinSubstitution([FindPackageShare("positronic_bringup"), "config",
+                                                    "positronic.rviz"])],
+             parameters=[sim_time]),
+    ])

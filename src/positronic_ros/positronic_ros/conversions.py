@@ -1,0 +1,116 @@
+"""ROS messages <-> positronic_core's plain types. The only place quaternion order changes: ROS is (x, y, z, w),
+Positronic is (w, x, y, z)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from builtin_interfaces.msg import Duration, Time
+from geometry_msgs.msg import PoseStamped
+from sensor_msgs.msg import JointState
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+from positronic_core.geometry import pose7_to_pose12, pose12_to_pose7
+from positronic_core.robot.commands import CartesianPosition, JointDelta, JointPosition, RobotCommand
+
+JOINT_NAMES = [f"panda_joint{i}" for i in range(1, 8)]
+WORLD_FRAME = "world"
+
+
+def camera_topic(camera: str) -> str:
+    """`image.wrist` -> `/camera/wrist/image_raw`."""
+    return f"/camera/{camera.removeprefix('image.')}/image_raw"
+
+
+def camera_info_topic(camera: str) -> str:
+    return f"/camera/{camera.removeprefix('image.')}/camera_info"
+
+
+def stamp_to_ns(stamp: Time) -> int:
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+def ns_to_stamp(ns: int) -> Time:
+    return Time(sec=int(ns // 1_000_000_000), nanosec=int(ns % 1_000_000_000))
+
+
+def pose7_to_msg(pose7: Sequence[float], stamp: Time, frame_id: str = WORLD_FRAME) -> PoseStamped:
+    msg = PoseStamped()
+    msg.header.stamp = stamp
+    msg.header.frame_id = frame_id
+    x, y, z, qw, qx, qy, qz = (float(v) for v in pose7)
+    msg.pose.position.x, msg.pose.position.y, msg.pose.position.z = x, y, z
+    msg.pose.orientation.x, msg.pose.orientation.y = qx, qy
+    msg.pose.orientation.z, msg.pose.orientation.w = qz, qw
+    return msg
+
+
+def msg_to_pose7(msg: PoseStamped) -> np.ndarray:
+    p, o = msg.pose.position, msg.pose.orientation
+    return np.array([p.x, p.y, p.z, o.w, o.x, o.y, o.z])
+
+
+def joint_state_msg(q: Sequence[float], dq: Sequence[float], stamp: Time) -> JointState:
+    msg = JointState()
+    msg.header.stamp = stamp
+    msg.name = list(JOINT_NAMES)
+    msg.position = [float(v) for v in q]
+    msg.velocity = [float(v) for v in dq]
+    return msg
+
+
+def joint_state_arrays(msg: JointState) -> tuple[np.ndarray, np.ndarray]:
+    """(q, dq) of panda_joint1..7 in order, whatever order the message lists them in."""
+    index = {name: i for i, name in enumerate(msg.name)}
+    missing = [n for n in JOINT_NAMES if n not in index]
+    if missing:
+        raise ValueError(f"/joint_states lacks {missing}")
+    q = np.array([msg.position[index[n]] for n in JOINT_NAMES])
+    dq = np.array([msg.velocity[index[n]] if len(msg.velocity) > index[n] else 0.0 for n in JOINT_NAMES])
+    return q, dq
+
+
+def trajectory_msg(positions: Sequence[float], stamp: Time, time_from_start_s: float) -> JointTrajectory:
+    msg = JointTrajectory()
+    msg.header.stamp = stamp
+    msg.joint_names = list(JOINT_NAMES)
+    point = JointTrajectoryPoint()
+    point.positions = [float(v) for v in positions]
+    ns = int(round(time_from_start_s * 1e9))
+    point.time_from_start = Duration(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
+    msg.points = [point]
+    return msg
+
+
+def trajectory_to_command(msg: JointTrajectory) -> JointPosition:
+    if not msg.points:
+        raise ValueError("JointTrajectory has no points")
+    index = {name: i for i, name in enumerate(msg.joint_names)}
+    missing = [n for n in JOINT_NAMES if n not in index]
+    if missing:
+        raise ValueError(f"JointTrajectory lacks {missing}")
+    point = msg.points[0]
+    return JointPosition(np.array([point.positions[index[n]] for n in JOINT_NAMES]))
+
+
+def pose_msg_to_command(msg: PoseStamped) -> CartesianPosition:
+    return CartesianPosition(pose7_to_pose12(msg_to_pose7(msg)))
+
+
+def command_to_msg(command: RobotCommand, current_q: np.ndarray | None, stamp: Time,
+                   tick_s: float) -> PoseStamped | JointTrajectory | None:
+    """The message that executes `command`: a pose target, or a one-point trajectory reached in one tick.
+
+    A joint delta is turned into an absolute target from the measured joints (None while none were measured);
+    a reset has no message (the episode driver resets the scene).
+    """
+    if isinstance(command, CartesianPosition):
+        return pose7_to_msg(pose12_to_pose7(command.pose), stamp)
+    if isinstance(command, JointPosition):
+        return trajectory_msg(command.positions, stamp, tick_s)
+    if isinstance(command, JointDelta):
+        if current_q is None:
+            return None
+        return trajectory_msg(np.asarray(current_q) + command.velocities, stamp, tick_s)
+    return None

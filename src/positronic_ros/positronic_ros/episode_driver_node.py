@@ -1,0 +1,224 @@
+"""`episode_driver_node`: starts and stops episodes, in timed mode (duration x iterations) or by service call.
+
+Services: `/episode/start` (StartEpisode), `/episode/stop` (StopEpisode), `/episode/reset` (ResetEpisode: stop
+without saving and reset the scene), `/episode/score` (ScoreEpisode: appends to the dataset's score log) and
+publishes `/episode/status` (EpisodeStatus, transient local) on every change and at 2 Hz. The scene is reset
+through the sim's `/sim/reset` before an episode starts, so no observation of the previous scene reaches the
+policy. Time is the ROS clock (simulated time with `use_sim_time`).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import rclpy
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile
+from visualization_msgs.msg import Marker
+
+from positronic_interfaces.msg import EpisodeStatus
+from positronic_interfaces.srv import ResetEpisode, ScoreEpisode, StartEpisode, StopEpisode
+from positronic_ros import conversions
+
+LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+DEFAULT_TASK = "Pick up the green cube and place it on the red cube."
+
+
+class EpisodeDriverNode(Node):
+    def __init__(self) -> None:
+        super().__init__("episode_driver_node")
+
+        def param(name, default, description):
+            return self.declare_parameter(name, default, ParameterDescriptor(description=description)).value
+
+        self.mode = str(param("mode", "manual", "timed: run `iterations` episodes of `duration` s on their own; "
+                                                "manual: episodes start and stop by service call"))
+        self.duration = float(param("duration", 15.0, "Timed mode: seconds per episode (ROS clock)"))
+        self.iterations = int(param("iterations", 1, "Timed mode: number of episodes"))
+        self.task = str(param("task", DEFAULT_TASK, "Default instruction when /episode/start gives none"))
+        self.next_seed = int(param("seed", 0, "Seed of the first scene; each episode uses the next one"))
+        self.reset_service = str(param("reset_service", "/sim/reset", "Scene reset service; empty on a real robot"))
+        self.dataset_dir = str(param("dataset_dir", "", "Dataset the recorder converts episodes into (for scoring)"))
+        self.start_delay = float(param("start_delay", 2.0, "Timed mode: seconds to wait for the other nodes"))
+
+        self.lock = threading.RLock()
+        self.status = EpisodeStatus(state=EpisodeStatus.IDLE, episode_index=-1, seed=-1)
+        self.started_ns = 0
+        self.completed = 0
+        services = ReentrantCallbackGroup()
+        self.reset_client = self.create_client(ResetEpisode, self.reset_service, callback_group=services) \
+            if self.reset_service else None
+        self.status_pub = self.create_publisher(EpisodeStatus, "/episode/status", LATCHED)
+        self.marker_pub = self.create_publisher(Marker, "/episode/marker", 10)
+        self.create_service(StartEpisode, "/episode/start", self._on_start, callback_group=services)
+        self.create_service(StopEpisode, "/episode/stop", self._on_stop, callback_group=services)
+        self.create_service(ResetEpisode, "/episode/reset", self._on_reset, callback_group=services)
+        self.create_service(ScoreEpisode, "/episode/score", self._on_score, callback_group=services)
+        self.create_timer(0.5, self._publish, callback_group=MutuallyExclusiveCallbackGroup())
+        self.timed_group = MutuallyExclusiveCallbackGroup()
+        if self.mode == "timed":
+            self.create_timer(0.05, self._timed_tick, callback_group=self.timed_group)
+        elif self.mode != "manual":
+            raise ValueError(f"mode must be timed or manual, got {self.mode!r}")
+        self._publish()
+
+    def _now_ns(self) -> int:
+        return self.get_clock().now().nanoseconds
+
+    def _publish(self) -> None:
+        with self.lock:
+            if self.status.state == EpisodeStatus.RUNNING:
+                self.status.elapsed = (self._now_ns() - self.started_ns) / 1e9
+            self.status_pub.publish(self.status)
+            self.marker_pub.publish(self._marker())
+
+    def _marker(self) -> Marker:
+        """The status as text above the table, for rviz."""
+        status = self.status
+        marker = Marker(ns="positronic", id=0, type=Marker.TEXT_VIEW_FACING, action=Marker.ADD)
+        marker.header.frame_id = conversions.WORLD_FRAME
+        marker.header.stamp = self.get_clock().now().to_msg()
+        marker.pose.position.x, marker.pose.position.z = 0.5, 0.7
+        marker.pose.orientation.w = 1.0
+        marker.scale.z = 0.05
+        marker.color.r = marker.color.g = marker.color.b = marker.color.a = 1.0
+        state = "RUNNING" if status.state == EpisodeStatus.RUNNING else "IDLE"
+        marker.text = f"episode {status.episode_index} {state} {status.elapsed:.1f}s  {status.task}"
+        return marker
+
+    def _reset_scene(self, seed: int) -> tuple[bool, str]:
+        if self.reset_client is None:
+            return True, "no scene reset on this robot"
+        if not self.reset_client.wait_for_service(timeout_sec=10.0):
+            return False, f"{self.reset_service} is not available"
+        done = threading.Event()
+        future = self.reset_client.call_async(ResetEpisode.Request(seed=seed))
+        future.add_done_callback(lambda _: done.set())
+        if not done.wait(timeout=30.0):
+            return False, f"{self.reset_service} did not answer"
+        result = future.result()
+        return bool(result.success), result.message
+
+    def start(self, task: str, metadata: str, seed: int) -> tuple[bool, str]:
+        with self.lock:
+            if self.status.state == EpisodeStatus.RUNNING:
+                return False, f"episode {self.status.episode_index} is running; stop it first"
+            if metadata:
+                try:
+                    if not isinstance(json.loads(metadata), dict):
+                        raise ValueError("not an object")
+                except ValueError as e:
+                    return False, f"metadata must be a JSON object: {e}"
+            seed = seed if seed >= 0 else self.next_seed
+            self.next_seed = seed + 1
+        ok, message = self._reset_scene(seed)
+        if not ok:
+            return False, message
+        with self.lock:
+            self.started_ns = self._now_ns()
+            self.status = EpisodeStatus(
+                state=EpisodeStatus.RUNNING, episode_index=self.status.episode_index + 1, seed=seed,
+                task=task or self.task, duration=self.duration if self.mode == "timed" else 0.0,
+                metadata=metadata or "{}")
+            self.status.header.stamp = conversions.ns_to_stamp(self.started_ns)
+        self._publish()
+        self.get_logger().info(f"episode {self.status.episode_index} started (seed {seed}): {self.status.task}")
+        return True, f"episode {self.status.episode_index} started"
+
+    def stop(self, save: bool, outcome: str = "", notes: str = "") -> tuple[bool, str]:
+        with self.lock:
+            if self.status.state != EpisodeStatus.RUNNING:
+                return False, "no episode is running"
+            self.status.elapsed = (self._now_ns() - self.started_ns) / 1e9
+            self.status.state = EpisodeStatus.IDLE
+            self.status.saved, self.status.outcome, self.status.notes = bool(save), outcome, notes
+            self.status.header.stamp = conversions.ns_to_stamp(self._now_ns())
+            index = self.status.episode_index
+        self._publish()
+        self.get_logger().info(f"episode {index} stopped ({'saved' if save else 'discarded'})")
+        return True, f"episode {index} {'saved' if save else 'discarded'}"
+
+    def _timed_tick(self) -> None:
+        with self.lock:
+            running = self.status.state == EpisodeStatus.RUNNING
+            elapsed = (self._now_ns() - self.started_ns) / 1e9
+        if running and elapsed >= self.duration:
+            self.stop(save=True)
+            self.completed += 1
+            if self.completed >= self.iterations:
+                self.get_logger().info(f"timed mode: {self.completed} episode(s) done")
+        elif not running and self.completed < self.iterations and self._now_ns() / 1e9 >= self.start_delay:
+            ok, message = self.start(self.task, "", -1)
+            if not ok:
+                self.get_logger().error(f"cannot start an episode: {message}")
+
+    def _on_start(self, request: StartEpisode.Request, response: StartEpisode.Response) -> StartEpisode.Response:
+        response.success, response.message = self.start(request.task, request.metadata, int(request.seed))
+        response.episode_index, response.seed = self.status.episode_index, self.status.seed
+        return response
+
+    def _on_stop(self, request: StopEpisode.Request, response: StopEpisode.Response) -> StopEpisode.Response:
+        response.success, response.message = self.stop(request.save, request.outcome, request.notes)
+        return response
+
+    def _on_reset(self, request: ResetEpisode.Request, response: ResetEpisode.Response) -> ResetEpisode.Response:
+        with self.lock:
+            running = self.status.state == EpisodeStatus.RUNNING
+        if running:
+            self.stop(save=False)
+        seed = int(request.seed) if request.seed >= 0 else self.next_seed
+        response.success, response.message = self._reset_scene(seed)
+        return response
+
+    def _on_score(self, request: ScoreEpisode.Request, response: ScoreEpisode.Response) -> ScoreEpisode.Response:
+        try:
+            response.message = score_episode(Path(self.dataset_dir), request)
+            response.success = True
+        except (ValueError, OSError, LookupError) as e:
+            response.success, response.message = False, str(e)
+        return response
+
+
+def score_episode(dataset_dir: Path, request: ScoreEpisode.Request) -> str:
+    """Appends a score to the dataset's log (recorded files are never rewritten); returns what was scored."""
+    from positronic_core.dataset.reader import Dataset
+    from positronic_core.review.score_log import ScoreLog, parse_score
+
+    if not str(dataset_dir) or not dataset_dir.is_dir():
+        raise ValueError("scoring needs the dataset_dir parameter pointing at the recorder's dataset")
+    episodes = list(Dataset(dataset_dir))
+    if not episodes:
+        raise LookupError(f"no finished episodes in {dataset_dir}")
+    if request.episode:
+        matches = [ep for ep in episodes if str(ep.path.relative_to(dataset_dir)) == request.episode]
+        if not matches:
+            raise LookupError(f"episode {request.episode!r} not found in {dataset_dir}")
+        episode = matches[0]
+    else:
+        episode = episodes[-1]
+    body = {"outcome": request.outcome or None, "failure_mode": request.failure_mode, "notes": request.notes}
+    if request.total_items:
+        body["items_total"] = int(request.total_items)
+        body["items_successful"] = int(request.successful_items)
+    key = episode.meta.get("uid") or str(episode.path.relative_to(dataset_dir))
+    ScoreLog(dataset_dir).append(key, parse_score(body))
+    return f"scored {episode.path.relative_to(dataset_dir)}: {request.outcome}"
+
+
+def main(args: list[str] | None = None) -> None:
+    rclpy.init(args=args)
+    node = EpisodeDriverNode()
+    executor = MultiThreadedExecutor(num_threads=4)
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()

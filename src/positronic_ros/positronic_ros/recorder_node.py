@@ -1,0 +1,191 @@
+"""`recorder_node`: one rosbag2 bag (MCAP by default) per episode, written through rosbag2_py.
+
+Follows `/episode/status`: a bag opens when an episode turns RUNNING and closes when it turns IDLE; a discarded
+episode's bag is deleted. The episode's metadata (task, seed, policy identity from `/policy/meta`, outcome, notes)
+goes into the bag as JSON on `/episode/metadata`, which `positronic-bag2dataset` turns into statics. With
+`dataset_dir` set, each saved bag is also converted into a Positronic dataset there, ready for `positronic-server`.
+Messages are stored serialized as received (no deserialization), stamped with the ROS clock.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from pathlib import Path
+from typing import Any
+
+import rclpy
+import rosbag2_py
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
+from rclpy.serialization import serialize_message
+from rosidl_runtime_py.utilities import get_message
+from std_msgs.msg import String
+
+from positronic_interfaces.msg import EpisodeStatus
+
+LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+DEFAULT_TOPICS = ["/joint_states", "/ee_pose", "/gripper/state", "/gripper/command", "/command/pose",
+                  "/command/joint_trajectory", "/camera/wrist/image_raw", "/camera/exterior/image_raw",
+                  "/sim/box_distance", "/sim/stacking_success", "/policy/stats"]
+METADATA_TOPIC = "/episode/metadata"
+
+
+def topic_metadata(name: str, type_name: str) -> Any:
+    try:  # Jazzy's TopicMetadata takes an id first; Humble's does not.
+        return rosbag2_py.TopicMetadata(id=0, name=name, type=type_name, serialization_format="cdr")
+    except TypeError:
+        return rosbag2_py.TopicMetadata(name=name, type=type_name, serialization_format="cdr")
+
+
+class EpisodeBag:
+    def __init__(self, path: Path, storage_id: str) -> None:
+        self.path = path
+        self.writer = rosbag2_py.SequentialWriter()
+        self.writer.open(rosbag2_py.StorageOptions(uri=str(path), storage_id=storage_id),
+                         rosbag2_py.ConverterOptions(input_serialization_format="cdr",
+                                                     output_serialization_format="cdr"))
+        self.topics: set[str] = set()
+        self.messages = 0
+
+    def add_topic(self, name: str, type_name: str) -> None:
+        if name not in self.topics:
+            self.writer.create_topic(topic_metadata(name, type_name))
+            self.topics.add(name)
+
+    def write(self, topic: str, data: bytes, stamp_ns: int) -> None:
+        self.writer.write(topic, data, stamp_ns)
+        self.messages += 1
+
+    def close(self) -> None:
+        close = getattr(self.writer, "close", None)
+        if close is not None:
+            close()
+        self.writer = None
+
+
+class RecorderNode(Node):
+    def __init__(self) -> None:
+        super().__init__("recorder_node")
+
+        def param(name, default, description):
+            return self.declare_parameter(name, default, ParameterDescriptor(description=description)).value
+
+        self.output_dir = Path(param("output_dir", "recordings/bags", "Directory receiving one bag per episode"))
+        self.topics = list(param("topics", DEFAULT_TOPICS, "Topics recorded in each bag"))
+        self.storage_id = str(param("storage_id", "mcap", "rosbag2 storage plugin: mcap or sqlite3"))
+        self.dataset_dir = str(param("dataset_dir", "", "If set, convert each saved bag into this dataset"))
+        self.bag: EpisodeBag | None = None
+        self.episode_index = -1
+        self.status: EpisodeStatus | None = None
+        self.policy_meta: dict[str, Any] = {}
+        self._subscriptions: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self.create_subscription(EpisodeStatus, "/episode/status", self._on_status, LATCHED)
+        self.create_subscription(String, "/policy/meta", self._on_policy_meta, LATCHED)
+        self.create_timer(1.0, self._subscribe_missing)
+        self.get_logger().info(f"recording {len(self.topics)} topics into {self.output_dir}")
+
+    def _on_policy_meta(self, msg: String) -> None:
+        try:
+            self.policy_meta = json.loads(msg.data)
+        except ValueError:
+            self.get_logger().warning("ignoring /policy/meta that is not JSON")
+
+    def _subscribe_missing(self) -> None:
+        types = dict(self.get_topic_names_and_types())
+        for topic in self.topics:
+            if topic in self._subscriptions or topic not in types:
+                continue
+            type_name = types[topic][0]
+            qos = qos_profile_sensor_data if "/camera/" in topic else 100
+            self._subscriptions[topic] = self.create_subscription(
+                get_message(type_name), topic, lambda data, t=topic, n=type_name: self._on_message(t, n, data),
+                qos, raw=True)
+
+    def _on_message(self, topic: str, type_name: str, data: bytes) -> None:
+        with self._lock:
+            if self.bag is None:
+                return
+            self.bag.add_topic(topic, type_name)
+            self.bag.write(topic, data, self.get_clock().now().nanoseconds)
+
+    def _on_status(self, msg: EpisodeStatus) -> None:
+        if msg.state == EpisodeStatus.RUNNING and msg.episode_index != self.episode_index:
+            self._close(save=False, reason="a new episode started before the last one ended")
+            self.episode_index = msg.episode_index
+            self.status = msg
+            self._open(msg)
+        elif msg.state == EpisodeStatus.IDLE and msg.episode_index == self.episode_index and self.bag is not None:
+            self.status = msg
+            self._close(save=msg.saved)
+
+    def _open(self, status: EpisodeStatus) -> None:
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        stamp = self.get_clock().now().nanoseconds
+        path = self.output_dir / f"episode_{status.episode_index:04d}_{stamp}"
+        with self._lock:
+            self.bag = EpisodeBag(path, self.storage_id)
+        self._subscribe_missing()
+        self.get_logger().info(f"recording episode {status.episode_index} to {path}")
+
+    def _metadata(self) -> dict[str, Any]:
+        status = self.status
+        meta: dict[str, Any] = {"positronic.task": status.task, "positronic.simulation.seed": status.seed,
+                                "positronic.simulation.iteration": status.episode_index,
+                                "positronic.outcome": status.outcome, "positronic.notes": status.notes,
+                                "positronic.episode.duration_s": status.elapsed}
+        try:
+            extra = json.loads(status.metadata) if status.metadata else {}
+        except ValueError:
+            extra = {}
+        meta.update({f"positronic.{k}": v for k, v in extra.items()})
+        meta.update({f"positronic.policy.{k}": v for k, v in self.policy_meta.items()})
+        return meta
+
+    def _close(self, save: bool, reason: str = "") -> None:
+        with self._lock:
+            bag, self.bag = self.bag, None
+        if bag is None:
+            return
+        if save:
+            bag.add_topic(METADATA_TOPIC, "std_msgs/msg/String")
+            bag.write(METADATA_TOPIC, serialize_message(String(data=json.dumps(self._metadata(), default=str))),
+                      self.get_clock().now().nanoseconds)
+        bag.close()
+        if not save:
+            shutil.rmtree(bag.path, ignore_errors=True)
+            self.get_logger().info(f"discarded episode bag {bag.path}{': ' + reason if reason else ''}")
+            return
+        self.get_logger().info(f"saved {bag.path} ({bag.messages} messages)")
+        if self.dataset_dir:
+            threading.Thread(target=self._convert, args=(bag.path,), daemon=True).start()
+
+    def _convert(self, bag: Path) -> None:
+        from positronic_core.bags.convert import convert_bags
+
+        try:
+            reports = convert_bags([bag], Path(self.dataset_dir), progress=False)
+            self.get_logger().info(f"converted {bag.name} into {reports[0].episode}")
+        except Exception as e:
+            self.get_logger().error(f"converting {bag} failed: {e}")
+
+    def destroy_node(self) -> None:
+        # Shut down mid-episode (Ctrl-C): keep what was recorded; nothing recorded is thrown away unasked.
+        self._close(save=True)
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> None:
+    rclpy.init(args=args)
+    node = RecorderNode()
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()

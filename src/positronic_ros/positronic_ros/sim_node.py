@@ -1,0 +1,178 @@
+"""`sim_node`: the MuJoCo cube-stacking simulator as a ROS robot.
+
+Publishes `/joint_states`, `/ee_pose`, `/gripper/state`, `/camera/<name>/image_raw` + `camera_info`, the stacking
+observers and the cubes' poses (privileged, for the scripted expert), and `/clock`: simulated time, so nodes with
+`use_sim_time` run on the simulator's clock even when rendering makes it slower than real time. Executes
+`/command/pose` (PoseStamped, through IK), `/command/joint_trajectory` (first point) and `/gripper/command`.
+`/sim/reset` (positronic_interfaces/ResetEpisode) re-homes the arm and re-randomises the cubes from a seed.
+"""
+
+from __future__ import annotations
+
+import math
+
+import rclpy
+from cv_bridge import CvBridge
+from geometry_msgs.msg import PoseStamped
+from nav_msgs.msg import Path
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import CameraInfo, Image, JointState
+from std_msgs.msg import Float32
+from trajectory_msgs.msg import JointTrajectory
+
+from positronic_core.geometry import pose7_to_pose12
+from positronic_core.robot.commands import Action, CartesianPosition
+from positronic_core.sim.scene import CAMERAS
+from positronic_core.sim.stack_cubes import StackCubesSim
+from positronic_interfaces.srv import ResetEpisode
+from positronic_ros import conversions
+
+
+def camera_info(width: int, height: int, fovy_deg: float, stamp, frame_id: str) -> CameraInfo:
+    """Pinhole intrinsics of a MuJoCo camera: square pixels, vertical field of view `fovy_deg`."""
+    fy = 0.5 * height / math.tan(math.radians(fovy_deg) / 2)
+    msg = CameraInfo()
+    msg.header.stamp = stamp
+    msg.header.frame_id = frame_id
+    msg.width, msg.height = width, height
+    msg.distortion_model = "plumb_bob"
+    msg.d = [0.0] * 5
+    msg.k = [fy, 0.0, width / 2, 0.0, fy, height / 2, 0.0, 0.0, 1.0]
+    msg.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    msg.p = [fy, 0.0, width / 2, 0.0, 0.0, fy, height / 2, 0.0, 0.0, 0.0, 1.0, 0.0]
+    return msg
+
+
+class SimNode(Node):
+    def __init__(self) -> None:
+        super().__init__("sim_node")
+
+        def param(name, default, description):
+            return self.declare_parameter(name, default, ParameterDescriptor(description=description)).value
+
+        self.state_rate = float(param("state_rate", 60.0, "Physics updates (and state messages) per simulated second"))
+        self.camera_fps = float(param("camera_fps", 15.0, "Camera frames per simulated second"))
+        self.real_time_factor = float(param("real_time_factor", 1.0,
+                                            "Target simulated seconds per wall second (rendering may lower it)"))
+        cameras = list(param("cameras", ["image.wrist", "image.exterior"], "Cameras to render and publish"))
+        width = int(param("camera_width", 320, "Camera image width in pixels"))
+        height = int(param("camera_height", 240, "Camera image height in pixels"))
+        quality = str(param("render_quality", "fast", "fast (no shadows or multisampling) or default"))
+        self.seed = int(param("seed", 0, "Seed of the first scene"))
+
+        self.sim = StackCubesSim(camera_size=(width, height), cameras=tuple(cameras), render_quality=quality)
+        self.sim.reset(self.seed)
+        self.cameras = cameras
+        self.fovy = {c: float(self.sim.model.cam_fovy[self.sim.model.camera(CAMERAS[c][0]).id]) for c in cameras}
+        self.size = (width, height)
+        self.bridge = CvBridge()
+        self.sim_time_ns = 0
+        self._steps = 0
+        self._grip = 0.0
+        self._command = None
+
+        self.clock_pub = self.create_publisher(Clock, "/clock", 10)
+        self.joint_pub = self.create_publisher(JointState, "/joint_states", 10)
+        self.ee_pub = self.create_publisher(PoseStamped, "/ee_pose", 10)
+        self.path_pub = self.create_publisher(Path, "/ee_path", 10)
+        self.ee_path = Path()
+        self.ee_path.header.frame_id = conversions.WORLD_FRAME
+        self.grip_pub = self.create_publisher(Float32, "/gripper/state", 10)
+        self.observer_pubs = {name: self.create_publisher(Float32, f"/sim/{name}", 10)
+                              for name in ("box_distance", "stacking_success")}
+        self.box_pubs = {key: self.create_publisher(PoseStamped, f"/sim/{key.split('.')[1]}/pose", 10)
+                         for key in ("sim.box_red.pose", "sim.box_green.pose")}
+        self.image_pubs = {c: self.create_publisher(Image, conversions.camera_topic(c), qos_profile_sensor_data)
+                           for c in cameras}
+        self.info_pubs = {c: self.create_publisher(CameraInfo, conversions.camera_info_topic(c),
+                                                   qos_profile_sensor_data) for c in cameras}
+        self.create_subscription(PoseStamped, "/command/pose", self._on_pose, 10)
+        self.create_subscription(JointTrajectory, "/command/joint_trajectory", self._on_trajectory, 10)
+        self.create_subscription(Float32, "/gripper/command", self._on_grip, 10)
+        self.create_service(ResetEpisode, "/sim/reset", self._on_reset)
+        self.create_timer(1.0 / (self.state_rate * self.real_time_factor), self._step)
+        self.get_logger().info(f"simulating at {self.state_rate:.0f} Hz, cameras {cameras} at {self.camera_fps} Hz")
+
+    def _apply(self) -> None:
+        if self._command is not None:
+            self.sim.apply(Action(self._command, self._grip))
+
+    def _on_pose(self, msg: PoseStamped) -> None:
+        self._command = conversions.pose_msg_to_command(msg)
+        self._apply()
+
+    def _on_trajectory(self, msg: JointTrajectory) -> None:
+        try:
+            self._command = conversions.trajectory_to_command(msg)
+        except ValueError as e:
+            self.get_logger().error(f"ignoring trajectory: {e}")
+            return
+        self._apply()
+
+    def _on_grip(self, msg: Float32) -> None:
+        self._grip = min(1.0, max(0.0, float(msg.data)))
+        if self._command is None:
+            state = self.sim.robot_state()
+            self._command = CartesianPosition(pose7_to_pose12(state["robot_state.ee_pose"]))
+        self._apply()
+
+    def _on_reset(self, request: ResetEpisode.Request, response: ResetEpisode.Response) -> ResetEpisode.Response:
+        self.seed = int(request.seed) if request.seed >= 0 else self.seed + 1
+        self.sim.reset(self.seed)
+        self.ee_path.poses = []
+        self._command = None
+        self._grip = 0.0
+        response.success = True
+        response.message = f"scene reset with seed {self.seed}"
+        return response
+
+    def _step(self) -> None:
+        dt = 1.0 / self.state_rate
+        self.sim.advance(dt)
+        self._steps += 1
+        self.sim_time_ns = int(round(self._steps * dt * 1e9))
+        stamp = conversions.ns_to_stamp(self.sim_time_ns)
+        self.clock_pub.publish(Clock(clock=stamp))
+        state = self.sim.robot_state()
+        self.joint_pub.publish(conversions.joint_state_msg(state["robot_state.q"], state["robot_state.dq"], stamp))
+        ee = conversions.pose7_to_msg(state["robot_state.ee_pose"], stamp)
+        self.ee_pub.publish(ee)
+        frame_every = max(1, round(self.state_rate / self.camera_fps))
+        if self._steps % frame_every == 0:
+            # The EE path for rviz: one pose per camera frame, since the last reset.
+            self.ee_path.header.stamp = stamp
+            self.ee_path.poses.append(ee)
+            self.path_pub.publish(self.ee_path)
+        self.grip_pub.publish(Float32(data=float(state["grip"])))
+        for name, value in self.sim.observers().items():
+            self.observer_pubs[name].publish(Float32(data=float(value)))
+        for key, pose in self.sim.privileged_state().items():
+            self.box_pubs[key].publish(conversions.pose7_to_msg(pose, stamp))
+        if self.cameras and self._steps % frame_every == 0:
+            for name, frame in self.sim.render(self.cameras).items():
+                image = self.bridge.cv2_to_imgmsg(frame, encoding="rgb8")
+                image.header.stamp = stamp
+                image.header.frame_id = f"camera_{name.removeprefix('image.')}"
+                self.image_pubs[name].publish(image)
+                self.info_pubs[name].publish(camera_info(self.size[0], self.size[1], self.fovy[name], stamp,
+                                                         image.header.frame_id))
+
+    def destroy_node(self) -> None:
+        self.sim.close()
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> None:
+    rclpy.init(args=args)
+    node = SimNode()
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
