@@ -20,12 +20,13 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import unquote
 
+import numpy as np
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from positronic_core import __version__
-from positronic_core.robot.commands import action_to_wire
+from positronic_core.robot.commands import Action, action_to_wire
 from positronic_core.serve import auth
 from positronic_core.serve.model import ModelSource, UnknownModelError
 from positronic_core.serve.model_pool import ModelPool
@@ -33,6 +34,23 @@ from positronic_core.wire import messages
 from positronic_core.wire.envelope import DEFAULT_LIMITS, Limits, WireError, packb, unpackb
 
 log = logging.getLogger(__name__)
+
+_REFUSE_GRACE_S = 0.2
+_COMMAND_VECTORS = ("pose", "positions", "velocities")
+
+
+def _action_frame(action: Action) -> dict[str, Any]:
+    """An action's wire map with command vectors as float64 ndarrays, not lists.
+
+    Every upstream 0.2.x server sends them as ndarrays, and upstream's `roboarm.command.from_wire` slices and
+    reshapes `pose` as one (a list makes its harness raise), so ndarrays are what old clients can decode.
+    """
+    wire = action_to_wire(action)
+    command = wire["robot_command"]
+    for key in _COMMAND_VECTORS:
+        if key in command:
+            command[key] = np.asarray(command[key], dtype=np.float64)
+    return wire
 
 
 @dataclass(frozen=True)
@@ -130,7 +148,7 @@ class PolicyServer:
             return
         try:
             meta = {**entry.executor.model.meta, "model_id": model_id, "checkpoint_id": model_id,
-                    "server_version": __version__, "host": self.config.host, "port": self.config.port}
+                    "server_version": __version__, "host": self.config.host, "port": self.port}
             await connection.send(packb(messages.ready(meta)))
             async for frame in connection:
                 await connection.send(await self._reply(entry, frame))
@@ -155,7 +173,7 @@ class PolicyServer:
         except Exception as e:
             return packb(messages.error(f"inference failed: {type(e).__name__}: {e}"[:2000]))
         encode_start = time.perf_counter()
-        wire_actions = [action_to_wire(a) for a in actions]
+        wire_actions = [_action_frame(a) for a in actions]
         timing = {**timing, "decode_ms": (decoded - started) * 1000.0,
                   "encode_ms": (time.perf_counter() - encode_start) * 1000.0}
         return packb(messages.result(wire_actions, timing))
@@ -163,6 +181,12 @@ class PolicyServer:
     async def _refuse(self, connection: ServerConnection, error: str) -> None:
         try:
             await connection.send(packb(messages.handshake_error(error)))
+            # Upstream 0.2.x's client resets its socket timeout after reading the error; if our close has already
+            # torn the socket down, it raises "Bad file descriptor" instead of the error. Give it a moment.
+            try:
+                await asyncio.wait_for(connection.wait_closed(), timeout=_REFUSE_GRACE_S)
+            except asyncio.TimeoutError:  # noqa: UP041 (not builtin TimeoutError before 3.11)
+                pass
             # Close reasons are capped at 123 bytes by the WebSocket spec; the full text went in the error message.
             await connection.close(messages.CLOSE_POLICY_VIOLATION, error.encode()[:120].decode(errors="ignore"))
         except ConnectionClosed:
