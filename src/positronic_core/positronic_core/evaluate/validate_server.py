@@ -1,0 +1,441 @@
+"""`validate-server`: run every model a policy server lists through the same simulated episodes, then compare them.
+
+Each model records into its own dataset, `<output_dir>/<model_id>/`, so a checkpoint's episodes never mix with
+another's (upstream's utilities/validate_server.py wrote every model into one directory and told them apart only by
+a static some servers do not send). Every model runs seeds seed, seed+1, ..., so the paired comparison at the end
+sets checkpoints against each other on identical scenes.
+
+A model's session is opened once before its dataset is touched, so a model the server cannot load leaves nothing
+on disk. A session that fails mid-episode leaves that episode marked unfinished (readers skip it, as after a
+crash); the model's earlier episodes stay recorded.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import configuronic as cfn
+
+from positronic_core.cli.inference import CAMERAS
+from positronic_core.cli.runner import run
+from positronic_core.dataset import layout
+from positronic_core.runtime.drivers.timed import DEFAULT_TASK
+from positronic_core.wire.client import InferenceClient, InferenceError
+
+PROG = "validate-server"
+#: Flags whose values are always text. The command-line runner reads values as Python literals, which would turn
+#: `--models=1,2` into a tuple of ints and `--token=1e5` into a float; quoting keeps them exact (`None` stays None).
+TEXT_FLAGS = ("host", "output_dir", "models", "token", "task", "render_quality")
+_UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]")
+
+
+class UsageError(ValueError):
+    """A flag value or a model selection that cannot work; nothing has been run or written."""
+
+
+@dataclass(frozen=True)
+class ModelTarget:
+    model_id: str
+    directory: Path
+
+    def existing_episodes(self) -> int:
+        return len(layout.episode_dirs(self.directory))
+
+
+@dataclass
+class ModelResult:
+    target: ModelTarget
+    summaries: list[Any] = field(default_factory=list)
+    error: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def validate_server(host: str = "localhost", port: int = 8000, output_dir: str | None = None, episodes: int = 10,
+                    models: str | Sequence[str] | None = None, simulation_time: float = 15.0, seed: int = 0,
+                    task: str = DEFAULT_TASK, token: str | None = None, continue_on_error: bool = False,
+                    dry_run: bool = False, camera_width: int = 320, camera_height: int = 240,
+                    policy_fps: float = 15.0, resize: int | None = 640, simulate_timeout: bool = False,
+                    render_quality: str = "fast") -> int:
+    """Run every model a Positronic inference server lists through the same simulated episodes and compare them.
+
+    For each model (in the server's order, or --models order), N cube-stacking episodes with seeds seed, seed+1,
+    ..., seed+N-1 are recorded into OUTPUT_DIR/<model_id>/, one Positronic dataset per model (appended to if it
+    exists). The end prints success rates with 95% Wilson intervals per model/checkpoint over everything under
+    OUTPUT_DIR and, when exactly two models ran, their paired comparison on the shared seeds (exact McNemar).
+
+    Flags:
+      --host=localhost --port=8000   The policy server (protocol v1).
+      --output_dir=DIR               Required. Each model's episodes go to DIR/<model_id>/.
+      --episodes=10                  Episodes per model.
+      --models=ID,ID                 Only these models, in this order (default: all the server lists).
+      --simulation_time=15           Seconds of simulated time per episode.
+      --seed=0                       Episode i of every model uses seed+i, so models see identical scenes.
+      --task="..."                   Instruction sent to the policy and recorded with each episode.
+      --token=TOKEN                  Bearer token for a server bound beyond loopback (default:
+                                     $POSITRONIC_AUTH_TOKEN).
+      --continue_on_error=False      A model whose session fails (refused, server error mid-episode) stops the run;
+                                     with True it is reported and the next model runs. Either way the exit code is
+                                     1 if any model failed.
+      --dry_run=False                Print the plan (models, episodes, seeds, directories) and run nothing.
+      --camera_width=320 --camera_height=240
+      --policy_fps=15                Control rate: one action per tick.
+      --resize=640                   Client-side downscale of images whose longest side exceeds it (None: never).
+      --simulate_timeout=False       Charge measured inference time to simulated time.
+      --render_quality=fast          `fast` or `default` (MuJoCo's shadows and multisampling).
+
+    Exit codes: 0 every model ran; 1 a model failed or the server could not be reached; 2 bad flags.
+    """
+    try:
+        settings = _Settings.check(host, port, output_dir, episodes, simulation_time, seed, task, token,
+                                   camera_width, camera_height, policy_fps, resize, render_quality)
+    except (UsageError, ValueError) as e:
+        return _error(str(e), 2)
+    client = InferenceClient(settings.host, settings.port, token=settings.token)
+    try:
+        available = client.list_models()
+    except InferenceError as e:
+        return _error(f"{e}; nothing was run")
+    try:
+        targets = plan(available, models, settings.root, client.where)
+    except UsageError as e:
+        return _error(str(e), 2)
+    print_plan(targets, settings, client.where)
+    if dry_run:
+        print("dry run: nothing was run or written", flush=True)
+        return 0
+    return _run_all(client, targets, settings, bool(continue_on_error), bool(simulate_timeout))
+
+
+@dataclass(frozen=True)
+class _Settings:
+    host: str
+    port: int
+    root: Path
+    episodes: int
+    simulation_time: float
+    seed: int
+    task: str
+    token: str | None
+    camera_size: tuple[int, int]
+    policy_fps: float
+    resize: int | None
+    render_quality: str
+
+    @classmethod
+    def check(cls, host: Any, port: Any, output_dir: Any, episodes: Any, simulation_time: Any, seed: Any,
+              task: Any, token: Any, camera_width: Any, camera_height: Any, policy_fps: Any, resize: Any,
+              render_quality: Any) -> _Settings:
+        from positronic_core.serve.auth import AuthConfigError, resolve_token
+
+        if output_dir is None or not str(output_dir).strip():
+            raise UsageError("--output_dir is required: each model's episodes go to OUTPUT_DIR/<model_id>/")
+        root = Path(str(output_dir)).expanduser()
+        if root.exists() and not root.is_dir():
+            raise UsageError(f"--output_dir {root} exists and is not a directory")
+        if not str(host).strip():
+            raise UsageError("--host must name the policy server")
+        port = _integer("port", port, 1)
+        if port > 65535:
+            raise UsageError(f"--port must be at most 65535, got {port}")
+        if _number("simulation_time", simulation_time) <= 0:
+            raise UsageError(f"--simulation_time must be positive, got {simulation_time}")
+        if _number("policy_fps", policy_fps) <= 0:
+            raise UsageError(f"--policy_fps must be positive, got {policy_fps}")
+        try:
+            token = resolve_token(None if token is None else str(token))
+        except AuthConfigError as e:
+            raise UsageError(f"--token: {e}") from None
+        return cls(host=str(host).strip(), port=port, root=root, episodes=_integer("episodes", episodes, 1),
+                   simulation_time=float(simulation_time), seed=_integer("seed", seed, None), task=str(task),
+                   token=token,
+                   camera_size=(_integer("camera_width", camera_width, 1),
+                                _integer("camera_height", camera_height, 1)),
+                   policy_fps=float(policy_fps), resize=None if resize is None else _integer("resize", resize, 1),
+                   render_quality=str(render_quality))
+
+    @property
+    def seeds(self) -> str:
+        last = self.seed + self.episodes - 1
+        return f"seed {self.seed}" if last == self.seed else f"seeds {self.seed}..{last}"
+
+
+def _integer(flag: str, value: Any, minimum: int | None) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise UsageError(f"--{flag} must be a whole number, got {value!r}")
+    try:
+        number = int(value)
+    except ValueError:
+        raise UsageError(f"--{flag} must be a whole number, got {value!r}") from None
+    if minimum is not None and number < minimum:
+        raise UsageError(f"--{flag} must be at least {minimum}, got {number}")
+    return number
+
+
+def _number(flag: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise UsageError(f"--{flag} must be a number, got {value!r}")
+    return float(value)
+
+
+def parse_model_ids(models: str | Sequence[Any] | None) -> list[str] | None:
+    """`--models` as a list of ids: a comma-separated string (brackets and quotes tolerated) or a sequence."""
+    if models is None:
+        return None
+    if isinstance(models, str):
+        items = [item.strip().strip("'\"").strip() for item in models.strip().strip("[]()").split(",")]
+    elif isinstance(models, (list, tuple)):
+        items = [str(item).strip() for item in models]
+    else:
+        items = [str(models).strip()]
+    ids = list(dict.fromkeys(item for item in items if item))
+    if not ids:
+        raise UsageError("--models is empty; leave it out to run every model the server lists")
+    return ids
+
+
+def directory_name(model_id: str) -> str:
+    """A model id as one directory name: path separators and other unsafe characters become `_`.
+
+    Names the dataset readers treat specially are prefixed with `model-`: a leading dot (skipped as hidden) and
+    twelve digits (read as an episode block of a dataset rooted at the output directory).
+    """
+    name = _UNSAFE_NAME_CHARS.sub("_", model_id)
+    if not name or name.startswith(".") or layout.parse_id(name) is not None:
+        name = f"model-{name}"
+    return name
+
+
+def plan(available: Sequence[str], models: str | Sequence[Any] | None, root: Path,
+         where: str) -> list[ModelTarget]:
+    """The models to run, each with its dataset directory; UsageError if a requested id is not served."""
+    if not available:
+        raise UsageError(f"the policy server at {where} lists no models; nothing to validate")
+    wanted = parse_model_ids(models)
+    if wanted is None:
+        wanted = list(dict.fromkeys(available))
+    else:
+        missing = [m for m in wanted if m not in available]
+        if missing:
+            raise UsageError(f"model(s) {', '.join(missing)} not listed by the policy server at {where}; "
+                             f"it lists: {', '.join(available)}")
+    targets, seen = [], {}
+    for model_id in wanted:
+        name = directory_name(model_id)
+        if name in seen:
+            raise UsageError(f"models {seen[name]!r} and {model_id!r} would share the directory {root / name}; "
+                             "select one of them with --models")
+        seen[name] = model_id
+        targets.append(ModelTarget(model_id, root / name))
+    return targets
+
+
+def print_plan(targets: Sequence[ModelTarget], settings: _Settings, where: str) -> None:
+    print(f"policy server {where}: {len(targets)} model(s), {settings.episodes} episode(s) each "
+          f"({settings.seeds}, {settings.simulation_time:g} s simulated), into {settings.root}", flush=True)
+    for i, target in enumerate(targets, 1):
+        existing = target.existing_episodes()
+        state = f"appends to {existing} existing episode(s)" if existing else "new dataset"
+        print(f"  [{i}/{len(targets)}] {target.model_id} -> {target.directory} ({state})", flush=True)
+
+
+def _run_all(client: InferenceClient, targets: Sequence[ModelTarget], settings: _Settings,
+             continue_on_error: bool, simulate_timeout: bool) -> int:
+    from positronic_core.dataset.errors import DatasetError
+    from positronic_core.sim.stack_cubes import StackCubesSim
+
+    try:
+        robot = StackCubesSim(camera_size=settings.camera_size, cameras=CAMERAS,
+                              render_quality=settings.render_quality)
+    except ValueError as e:
+        return _error(f"{e} (check --camera_width, --camera_height, --render_quality)", 2)
+    results: list[ModelResult] = []
+    interrupted = False
+    try:
+        for i, target in enumerate(targets, 1):
+            position = f"{i}/{len(targets)}"
+            try:
+                result = _run_model(client, robot, target, settings, position, simulate_timeout)
+            except DatasetError as e:
+                results.append(ModelResult(target, error=str(e)))
+                _error(f"cannot record model {target.model_id}: {e}; stopping")
+                break
+            except KeyboardInterrupt:
+                results.append(ModelResult(target, error="interrupted"))
+                print("interrupted", file=sys.stderr, flush=True)
+                interrupted = True
+                break
+            results.append(result)
+            if not result.ok:
+                _error(f"model {target.model_id} ({position}) failed: {result.error}")
+                if not continue_on_error:
+                    print(f"{PROG}: stopping (pass --continue_on_error=True to go on with the next model)",
+                          file=sys.stderr, flush=True)
+                    break
+    finally:
+        robot.close()
+    _print_outcome(targets, results)
+    print_report(settings.root, [r for r in results if r.summaries])
+    if interrupted:
+        return 130
+    return 0 if len(results) == len(targets) and all(r.ok for r in results) else 1
+
+
+def _run_model(client: InferenceClient, robot: Any, target: ModelTarget, settings: _Settings, position: str,
+               simulate_timeout: bool) -> ModelResult:
+    from positronic_core.policy.remote import RemotePolicy
+    from positronic_core.runtime.sim_runtime import SimRuntime
+
+    print(f"\n[{position}] model {target.model_id}: {settings.episodes} episode(s), {settings.seeds} "
+          f"-> {target.directory}", flush=True)
+    started = time.monotonic()
+    result = ModelResult(target)
+    try:
+        meta = _open_and_close_session(client, target.model_id)
+    except InferenceError as e:
+        result.error = str(e)
+        return result
+    print(f"[{position}] server ready: {_describe(meta)}", flush=True)
+    policy = RemotePolicy(settings.host, settings.port, target.model_id, resize=settings.resize,
+                          token=settings.token)
+    runtime = SimRuntime(robot, policy, output_dir=target.directory, policy_fps=settings.policy_fps,
+                         cameras=CAMERAS, simulate_timeout=simulate_timeout, seed=settings.seed, out=sys.stdout,
+                         statics={"simulation.render_quality": settings.render_quality,
+                                  "simulation.camera_size": list(settings.camera_size),
+                                  "simulation.total_iterations": settings.episodes})
+    try:
+        for _ in range(settings.episodes):
+            result.summaries.append(_run_episode(runtime, settings))
+    except InferenceError as e:
+        result.error = str(e)
+    finally:
+        policy.close()
+        result.seconds = time.monotonic() - started
+    print(f"[{position}] model {target.model_id}: {runtime.summary()} ({result.seconds:.1f} s)", flush=True)
+    return result
+
+
+def _open_and_close_session(client: InferenceClient, model_id: str) -> dict[str, Any]:
+    # Opening a session makes the server load the model, so a model it cannot load is found before its dataset
+    # directory exists.
+    with client.new_session(model_id) as session:
+        return dict(session.meta)
+
+
+def _describe(meta: Mapping[str, Any]) -> str:
+    keys = ("type", "checkpoint_id", "codec", "action_fps", "chunk_size")
+    return " ".join(f"{key}={meta[key]}" for key in keys if meta.get(key) not in (None, "")) or "no meta"
+
+
+def _run_episode(runtime: Any, settings: _Settings) -> Any:
+    """One timed episode (the `.timed` driver's loop), closing the recording properly if the session fails."""
+    expected = layout.episode_dir(runtime.writer.root, runtime.writer.next_episode_id())
+    try:
+        episode = runtime.start(settings.task, {"simulation.total_iterations": settings.episodes})
+    except InferenceError:
+        # The session was refused after the episode's directory was made; it holds only the unfinished marker.
+        _remove_if_only_marker(expected)
+        raise
+    try:
+        while episode.now < settings.simulation_time - 1e-9:
+            episode.tick()
+    except BaseException:
+        episode.session.close()
+        episode.writer.close_unfinished()
+        print(f"episode {episode.index} seed={episode.seed}: interrupted at {episode.now:.1f}s, kept unfinished "
+              f"at {episode.writer.path} (readers skip it)", flush=True)
+        raise
+    return episode.stop(save=True)
+
+
+def _remove_if_only_marker(path: Path) -> None:
+    try:
+        if path.is_dir() and [p.name for p in path.iterdir()] == [layout.UNFINISHED_MARKER]:
+            (path / layout.UNFINISHED_MARKER).unlink()
+            path.rmdir()
+    except OSError:
+        pass
+
+
+def _print_outcome(targets: Sequence[ModelTarget], results: Sequence[ModelResult]) -> None:
+    ran = {r.target.model_id for r in results}
+    lines = [f"\n{sum(r.ok for r in results)}/{len(targets)} model(s) completed"]
+    for r in results:
+        if not r.ok:
+            kept = f"; {len(r.summaries)} episode(s) recorded before it" if r.summaries else ""
+            lines.append(f"  FAILED {r.target.model_id}: {r.error}{kept}")
+    not_run = [t.model_id for t in targets if t.model_id not in ran]
+    if not_run:
+        lines.append(f"  not run: {', '.join(not_run)}")
+    print("\n".join(lines), flush=True)
+
+
+def print_report(root: Path, ran: Sequence[ModelResult]) -> None:
+    """The evaluation report over everything under `root`, plus the paired comparison when two models ran."""
+    from positronic_core.evaluate import report
+
+    if not root.is_dir():
+        return
+    try:
+        rows = report.load_rows(root)
+    except (ValueError, OSError) as e:
+        _error(f"cannot read the recorded episodes under {root}: {e}")
+        return
+    if not rows:
+        print(f"no finished episodes under {root}", flush=True)
+        return
+    by = list(report.DEFAULT_GROUPS)
+    stats = report.summarize(rows, by)
+    print(f"\n{len(rows)} episodes under {root}, {sum(s.scored for s in stats)} with an outcome\n", flush=True)
+    print(report.format_table(stats, by), flush=True)
+    if len(ran) == 2:
+        labels = [_checkpoint_label(rows, r.target) for r in ran]
+        try:
+            print("\n" + report.format_comparison(report.compare(rows, *labels)), flush=True)
+        except ValueError as e:
+            print(f"\nno paired comparison: {e}", flush=True)
+    quoted = shlex.quote(str(root.resolve()))
+    print(f"\nreview with: positronic-server --dataset.path={quoted} --port=5001\n"
+          f"report again: positronic-eval report {quoted}", flush=True)
+
+
+def _checkpoint_label(rows: Sequence[Mapping[str, Any]], target: ModelTarget) -> str:
+    """The checkpoint column of the model's own dataset (a server may name checkpoints apart from model ids)."""
+    name = target.directory.name
+    labels = {row["checkpoint"] for row in rows if row.get("dataset") == name and row.get("checkpoint")}
+    return labels.pop() if len(labels) == 1 else target.model_id
+
+
+def _error(message: str, code: int = 1) -> int:
+    print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
+    return code
+
+
+def _quote_text_flags(argv: Sequence[str]) -> list[str]:
+    quoted = []
+    for arg in argv:
+        name, eq, value = arg.partition("=")
+        if eq and name.startswith("--") and name[2:] in TEXT_FLAGS and value != "None":
+            arg = f"{name}={value!r}"
+        quoted.append(arg)
+    return quoted
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    code = run(cfn.Config(validate_server), _quote_text_flags(argv), prog=PROG)
+    raise SystemExit(code or 0)
+
+
+if __name__ == "__main__":
+    main()
