@@ -19,6 +19,8 @@ class Model(Protocol):
     meta: dict[str, Any]
     #: Largest batch `infer_batch` accepts; 1 disables cross-session batching for this model.
     max_batch_size: int
+    #: Optional, default True: False declares a model that answers in microseconds without blocking (no weights,
+    #: no I/O), which the server then calls on its event loop instead of a worker thread.
 
     def infer_batch(self, observations: Sequence[Mapping[str, Any]]) -> list[list[Action]]: ...
 

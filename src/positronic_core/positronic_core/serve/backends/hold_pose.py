@@ -27,6 +27,8 @@ class HoldPoseModel:
         self.action_fps = action_fps
         self.latency_s = latency_s
         self.max_batch_size = max_batch_size
+        # Answering is a few numpy operations, unless it imitates a slow model by sleeping.
+        self.blocking = latency_s > 0
         self.meta: dict[str, Any] = {"type": "hold_pose", "codec": "none", "action_fps": action_fps,
                                      "chunk_size": chunk_size}
 
