@@ -13,10 +13,8 @@ import json
 import threading
 from pathlib import Path
 
-import rclpy
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
 from visualization_msgs.msg import Marker
@@ -24,6 +22,7 @@ from visualization_msgs.msg import Marker
 from positronic_interfaces.msg import EpisodeStatus
 from positronic_interfaces.srv import ResetEpisode, ScoreEpisode, StartEpisode, StopEpisode
 from positronic_ros import conversions
+from positronic_ros.node_main import declare, spin
 
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 DEFAULT_TASK = "Pick up the green cube and place it on the red cube."
@@ -33,8 +32,8 @@ class EpisodeDriverNode(Node):
     def __init__(self) -> None:
         super().__init__("episode_driver_node")
 
-        def param(name, default, description):
-            return self.declare_parameter(name, default, ParameterDescriptor(description=description)).value
+        def param(name: str, default: object, description: str) -> object:
+            return declare(self, name, default, description)
 
         self.mode = str(param("mode", "manual", "timed: run `iterations` episodes of `duration` s on their own; "
                                                 "manual: episodes start and stop by service call"))
@@ -211,14 +210,4 @@ def score_episode(dataset_dir: Path, request: ScoreEpisode.Request) -> str:
 
 
 def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node = EpisodeDriverNode()
-    executor = MultiThreadedExecutor(num_threads=4)
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    spin(EpisodeDriverNode, args, executor=lambda: MultiThreadedExecutor(num_threads=4))

@@ -14,12 +14,9 @@ import json
 from typing import Any
 
 import numpy as np
-import rclpy
 from cv_bridge import CvBridge
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped
-from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
 from sensor_msgs.msg import Image, JointState
@@ -31,6 +28,7 @@ from positronic_core.runtime.realtime_runner import RealtimePolicyRunner
 from positronic_interfaces.msg import EpisodeStatus, InferenceStats
 from positronic_interfaces.srv import ListModels
 from positronic_ros import conversions
+from positronic_ros.node_main import declare, spin
 
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
@@ -58,8 +56,8 @@ class PolicyNode(Node):
     def __init__(self) -> None:
         super().__init__("policy_node")
 
-        def param(name, default, description):
-            return self.declare_parameter(name, default, ParameterDescriptor(description=description)).value
+        def param(name: str, default: object, description: str) -> object:
+            return declare(self, name, default, description)
 
         kind = param("policy", "scripted", "scripted (expert, needs the sim's cube poses), remote, or act (local)")
         settings = {
@@ -220,12 +218,4 @@ class PolicyNode(Node):
 
 
 def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node = PolicyNode()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    spin(PolicyNode, args)

@@ -15,10 +15,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import rclpy
 import rosbag2_py
-from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
 from rclpy.serialization import serialize_message
@@ -26,6 +23,7 @@ from rosidl_runtime_py.utilities import get_message
 from std_msgs.msg import String
 
 from positronic_interfaces.msg import EpisodeStatus
+from positronic_ros.node_main import declare, spin
 
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 DEFAULT_TOPICS = ["/joint_states", "/ee_pose", "/gripper/state", "/gripper/command", "/command/pose",
@@ -71,8 +69,8 @@ class RecorderNode(Node):
     def __init__(self) -> None:
         super().__init__("recorder_node")
 
-        def param(name, default, description):
-            return self.declare_parameter(name, default, ParameterDescriptor(description=description)).value
+        def param(name: str, default: object, description: str) -> object:
+            return declare(self, name, default, description)
 
         self.output_dir = Path(param("output_dir", "recordings/bags", "Directory receiving one bag per episode"))
         self.topics = list(param("topics", DEFAULT_TOPICS, "Topics recorded in each bag"))
@@ -180,12 +178,4 @@ class RecorderNode(Node):
 
 
 def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node = RecorderNode()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    spin(RecorderNode, args)

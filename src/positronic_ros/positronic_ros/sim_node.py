@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import math
 
-import rclpy
 from cv_bridge import CvBridge
 from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import Path
-from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from rosgraph_msgs.msg import Clock
@@ -30,6 +27,7 @@ from positronic_core.sim.scene import CAMERAS
 from positronic_core.sim.stack_cubes import StackCubesSim
 from positronic_interfaces.srv import ResetEpisode
 from positronic_ros import conversions
+from positronic_ros.node_main import declare, spin
 
 
 def camera_info(width: int, height: int, fovy_deg: float, stamp, frame_id: str) -> CameraInfo:
@@ -51,8 +49,8 @@ class SimNode(Node):
     def __init__(self) -> None:
         super().__init__("sim_node")
 
-        def param(name, default, description):
-            return self.declare_parameter(name, default, ParameterDescriptor(description=description)).value
+        def param(name: str, default: object, description: str) -> object:
+            return declare(self, name, default, description)
 
         self.state_rate = float(param("state_rate", 60.0, "Physics updates (and state messages) per simulated second"))
         self.camera_fps = float(param("camera_fps", 15.0, "Camera frames per simulated second"))
@@ -167,12 +165,4 @@ class SimNode(Node):
 
 
 def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node = SimNode()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    spin(SimNode, args)

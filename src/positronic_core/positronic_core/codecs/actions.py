@@ -13,7 +13,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from positronic_core.geometry import matrix_to_quat_wxyz, quat_wxyz_to_matrix
-from positronic_core.robot.commands import Action, CartesianPosition, JointPosition, RobotCommand
+from positronic_core.robot.commands import Action, CartesianPosition, JointPosition, RobotCommand, finite_vector
 
 
 class ActionDecoder(Protocol):
@@ -25,15 +25,6 @@ class ActionDecoder(Protocol):
     def decode(self, vector: np.ndarray, observation: Mapping[str, Any]) -> tuple[RobotCommand, float]: ...
 
     def encode(self, action: Action) -> np.ndarray: ...
-
-
-def _check_vector(vector: np.ndarray, dim: int, what: str) -> np.ndarray:
-    vector = np.asarray(vector, dtype=np.float64).reshape(-1)
-    if vector.shape != (dim,):
-        raise ValueError(f"{what} action must have {dim} values, got {vector.size}")
-    if not np.all(np.isfinite(vector)):
-        raise ValueError(f"{what} action contains a non-finite value: {vector.tolist()}")
-    return vector
 
 
 @dataclass(frozen=True)
@@ -48,7 +39,7 @@ class AbsoluteEEPoseAction:
     names: tuple[str, ...] = ("x", "y", "z", "qw", "qx", "qy", "qz", "grip")
 
     def decode(self, vector: np.ndarray, observation: Mapping[str, Any]) -> tuple[RobotCommand, float]:
-        vector = _check_vector(vector, self.dim, "end-effector pose")
+        vector = finite_vector(vector, self.dim, "end-effector pose action")
         quat = vector[3:7]
         norm = float(np.linalg.norm(quat))
         if norm < 1e-6:
@@ -71,7 +62,7 @@ class AbsoluteJointsAction:
     names: tuple[str, ...] = ("q1", "q2", "q3", "q4", "q5", "q6", "q7", "grip")
 
     def decode(self, vector: np.ndarray, observation: Mapping[str, Any]) -> tuple[RobotCommand, float]:
-        vector = _check_vector(vector, self.dim, "joint position")
+        vector = finite_vector(vector, self.dim, "joint position action")
         return JointPosition(vector[:7]), float(vector[7])
 
     def encode(self, action: Action) -> np.ndarray:

@@ -13,12 +13,13 @@ from typing import Any
 import numpy as np
 
 
-def _vector(value: Any, size: int, name: str) -> np.ndarray:
+def finite_vector(value: Any, size: int, name: str) -> np.ndarray:
+    """`value` as a float64 vector of `size` finite values, or ValueError naming `name`."""
     arr = np.asarray(value, dtype=np.float64).reshape(-1)
     if arr.shape != (size,):
         raise ValueError(f"{name} must have {size} values, got {arr.size}")
     if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains a non-finite value")
+        raise ValueError(f"{name} contains a non-finite value: {arr.tolist()}")
     return arr
 
 
@@ -29,7 +30,7 @@ class CartesianPosition:
     pose: np.ndarray = field(repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "pose", _vector(self.pose, 12, "cartesian_pos pose"))
+        object.__setattr__(self, "pose", finite_vector(self.pose, 12, "cartesian_pos pose"))
 
     @property
     def translation(self) -> np.ndarray:
@@ -45,7 +46,7 @@ class JointPosition:
     positions: np.ndarray
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "positions", _vector(self.positions, 7, "joint_pos positions"))
+        object.__setattr__(self, "positions", finite_vector(self.positions, 7, "joint_pos positions"))
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class JointDelta:
     velocities: np.ndarray
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "velocities", _vector(self.velocities, 7, "joint_delta velocities"))
+        object.__setattr__(self, "velocities", finite_vector(self.velocities, 7, "joint_delta velocities"))
 
 
 @dataclass(frozen=True)
