@@ -62,7 +62,7 @@ def test_records_episodes_and_appends_on_rerun(tmp_path):
     first = run_cli("sim", f"--output_dir={out}", "--driver.simulation_time=1", "--driver.num_iterations=2", *FAST)
     assert first.returncode == 0, first.stderr
     assert "episode 0 seed=0" in first.stdout and "episode 1 seed=1" in first.stdout
-    assert f"positronic-server --dataset.path={out}" in first.stdout
+    assert f"{BIN.parent / 'positronic-server'} --dataset.path={out}" in first.stdout
     second = run_cli("sim", f"--output_dir={out}", "--driver.simulation_time=1", "--seed=7", *FAST)
     assert second.returncode == 0, second.stderr
     episodes = list(Dataset(out))

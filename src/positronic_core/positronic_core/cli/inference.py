@@ -76,7 +76,10 @@ def sim(policy=None, driver=None, output_dir: str | None = None, policy_fps: flo
     if output_dir is not None and runtime.completed:
         root = Path(output_dir).expanduser().resolve()
         print(f"recorded to {root}", flush=True)
-        print(f"review with: positronic-server --dataset.path={shlex.quote(str(root))} --port=5001", flush=True)
+        # The script beside this interpreter, so the printed command runs as is from a venv nobody activated.
+        server = Path(sys.executable).parent / "positronic-server"
+        command = shlex.quote(str(server)) if server.exists() else "positronic-server"
+        print(f"review with: {command} --dataset.path={shlex.quote(str(root))} --port=5001", flush=True)
 
 
 def _camera_list(cameras: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
