@@ -80,7 +80,7 @@ class RecorderNode(Node):
         self.episode_index = -1
         self.status: EpisodeStatus | None = None
         self.policy_meta: dict[str, Any] = {}
-        self._subscriptions: dict[str, Any] = {}
+        self._topic_subscriptions: dict[str, Any] = {}
         self._lock = threading.Lock()
         self.create_subscription(EpisodeStatus, "/episode/status", self._on_status, LATCHED)
         self.create_subscription(String, "/policy/meta", self._on_policy_meta, LATCHED)
@@ -96,11 +96,11 @@ class RecorderNode(Node):
     def _subscribe_missing(self) -> None:
         types = dict(self.get_topic_names_and_types())
         for topic in self.topics:
-            if topic in self._subscriptions or topic not in types:
+            if topic in self._topic_subscriptions or topic not in types:
                 continue
             type_name = types[topic][0]
             qos = qos_profile_sensor_data if "/camera/" in topic else 100
-            self._subscriptions[topic] = self.create_subscription(
+            self._topic_subscriptions[topic] = self.create_subscription(
                 get_message(type_name), topic, lambda data, t=topic, n=type_name: self._on_message(t, n, data),
                 qos, raw=True)
 
