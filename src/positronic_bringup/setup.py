@@ -26,6 +26,7 @@ setup(
         (f"share/{PACKAGE}/config", files("config/*.yaml") + files("config/*.rviz")),
     ],
     install_requires=["setuptools"],
+    extras_require={"test": ["pytest"]},
     zip_safe=True,
     maintainer="Positronic for ROS 2 developers",
     maintainer_email="dev@positronic-ros.invalid",

@@ -11,6 +11,7 @@ setup(
         (f"share/{PACKAGE}", ["package.xml"]),
     ],
     install_requires=["setuptools"],
+    extras_require={"test": ["pytest"]},
     zip_safe=True,
     maintainer="Positronic for ROS 2 developers",
     maintainer_email="dev@positronic-ros.invalid",
