@@ -81,6 +81,7 @@ class RecorderNode(Node):
         self.status: EpisodeStatus | None = None
         self.policy_meta: dict[str, Any] = {}
         self._topic_subscriptions: dict[str, Any] = {}
+        self._last_stamp: dict[str, int] = {}
         self._lock = threading.Lock()
         self.create_subscription(EpisodeStatus, "/episode/status", self._on_status, LATCHED)
         self.create_subscription(String, "/policy/meta", self._on_policy_meta, LATCHED)
@@ -109,7 +110,12 @@ class RecorderNode(Node):
             if self.bag is None:
                 return
             self.bag.add_topic(topic, type_name)
-            self.bag.write(topic, data, self.get_clock().now().nanoseconds)
+            # Under use_sim_time the clock advances once per /clock message, so several messages of one topic can
+            # arrive at the same instant; a nanosecond apart keeps them distinct for header-less topics, whose
+            # receive time is their only timestamp.
+            stamp = max(self.get_clock().now().nanoseconds, self._last_stamp.get(topic, -1) + 1)
+            self._last_stamp[topic] = stamp
+            self.bag.write(topic, data, stamp)
 
     def _on_status(self, msg: EpisodeStatus) -> None:
         if msg.state == EpisodeStatus.RUNNING and msg.episode_index != self.episode_index:
@@ -127,6 +133,7 @@ class RecorderNode(Node):
         path = self.output_dir / f"episode_{status.episode_index:04d}_{stamp}"
         with self._lock:
             self.bag = EpisodeBag(path, self.storage_id)
+            self._last_stamp = {}
         self._subscribe_missing()
         self.get_logger().info(f"recording episode {status.episode_index} to {path}")
 
