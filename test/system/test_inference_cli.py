@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from positronic_core.dataset.reader import Dataset
@@ -73,9 +74,14 @@ def test_records_episodes_and_appends_on_rerun(tmp_path):
     assert ep.static["task"] == "Pick up the green cube and place it on the red cube."
     for name in ("robot_state.q", "robot_state.dq", "robot_state.ee_pose", "grip", "robot_commands.pose",
                  "target_grip", "image.wrist", "image.exterior", "image.agent_view", "box_distance",
-                 "stacking_success", "inference.latency_ms", "inference.chunk_size", "inference.idle"):
+                 "stacking_success", "inference.latency_ms", "inference.chunk_size", "inference.chunk",
+                 "inference.idle"):
         assert name in ep.signal_names, name
     assert len(ep.signal("robot_state.q").timestamps) == 15
+    # each request's chunk: 15 scripted actions of (x, y, z, qw, qx, qy, qz, grip), at the request times
+    chunk = ep.signal("inference.chunk")
+    np.testing.assert_array_equal(chunk.timestamps, ep.signal("inference.chunk_size").timestamps)
+    assert chunk.values.shape[1] == 15 * 8
 
 
 def test_sigkill_mid_episode_keeps_earlier_episodes_and_marks_the_partial_one(tmp_path):

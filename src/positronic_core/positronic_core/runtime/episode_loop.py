@@ -71,6 +71,7 @@ class EpisodeLoop:
         self.now = 0.0
         self._pending: _Pending | None = None
         self._played_any = False
+        self._chunk_shape: tuple[int, ...] | None = None
 
     def _observation(self, state: dict[str, Any], frames: dict[str, np.ndarray]) -> dict[str, Any]:
         obs: dict[str, Any] = {**state, **frames, "task": self.task}
@@ -119,12 +120,37 @@ class EpisodeLoop:
             ts = _tick_ns(now)
             self.sink.append("inference.latency_ms", latency * 1000.0, ts)
             self.sink.append("inference.chunk_size", len(actions), ts)
+            self._record_chunk(actions, ts)
         if not self.simulate_timeout:
             self.scheduler.accept(actions, now, now)
             return
         # The reply is usable from the first tick at or after its simulated arrival.
         ready_at = math.ceil((now + latency) / self.tick_s - 1e-9) * self.tick_s
         self._pending = _Pending(now, ready_at, actions)
+
+    def _record_chunk(self, actions: list[Action], ts: int) -> None:
+        """The returned chunk itself, flattened, at the time it was asked for: `inference.chunk` holds, per action,
+        its target (EE pose as x, y, z, qw, qx, qy, qz, or the 7 joints) and target grip.
+
+        A signal keeps one shape, so this needs chunks of one size and one command kind per episode, which every
+        policy here returns; a chunk that differs is left out (its size is still in `inference.chunk_size`)."""
+        rows = []
+        for action in actions:
+            command = action.command
+            if isinstance(command, CartesianPosition):
+                target = pose12_to_pose7(command.pose)
+            elif isinstance(command, JointPosition):
+                target = command.positions
+            else:
+                return
+            rows.append(np.append(target, action.target_grip))
+        if not rows or len({len(r) for r in rows}) != 1:
+            return
+        chunk = np.concatenate(rows)
+        if self._chunk_shape is None:
+            self._chunk_shape = chunk.shape
+        if chunk.shape == self._chunk_shape:
+            self.sink.append("inference.chunk", chunk, ts)
 
     def _record(self, now: float, state: dict[str, Any], frames: dict[str, np.ndarray], action: Action | None,
                 observers: dict[str, float]) -> None:
