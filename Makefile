@@ -69,8 +69,13 @@ colcon: $(VENV)/.test-installed
 lint: $(VENV)/.test-installed
 	$(VENV)/bin/ruff check .
 
+# With ROS sourced, install/ puts copies of our Python packages on PYTHONPATH; the sources go first so the tests
+# always test the working tree (positronic_interfaces, which is generated, still comes from install/).
 test: system-deps $(VENV)/.test-installed $(UPSTREAM)/.installed colcon lint
-	if [ -f $(ROS_SETUP) ]; then source $(ROS_SETUP); source install/setup.bash; fi; \
+	if [ -f $(ROS_SETUP) ]; then \
+		source $(ROS_SETUP); source install/setup.bash; \
+		export PYTHONPATH=$(CURDIR)/src/positronic_core:$(CURDIR)/src/positronic_ros:$$PYTHONPATH; \
+	fi; \
 	$(PY) -m pytest $(PYTEST_FLAGS)
 
 bench: $(VENV)/.test-installed $(UPSTREAM)/.installed

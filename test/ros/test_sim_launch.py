@@ -45,7 +45,9 @@ def _rate(env, topic, seconds=6):
 
 @pytest.fixture()
 def launched(tmp_path):
-    env = {**os.environ, "ROS_DOMAIN_ID": str(random.randint(1, 200)), "PYTHONUNBUFFERED": "1"}
+    # A domain of its own and discovery on loopback only: other runs on this machine never see these nodes.
+    env = {**os.environ, "ROS_DOMAIN_ID": str(random.randint(1, 200)), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+           "PYTHONUNBUFFERED": "1"}
     log = open(tmp_path / "launch.log", "w")
     proc = subprocess.Popen(
         ["ros2", "launch", "positronic_bringup", "sim.launch.py", "record:=true", f"output_dir:={tmp_path}",
