@@ -39,16 +39,12 @@ def check_timestamp(name: str, ts_ns: object, last_ts_ns: int | None) -> int:
     return ts
 
 
-class ScalarColumn:
-    """One non-video signal being recorded."""
+class TimestampedColumn:
+    """The timestamps of one signal being recorded, shared by scalar and video columns."""
 
     def __init__(self, name: str) -> None:
         self.name = name
         self._timestamps: list[int] = []
-        self._values: list[Any] = []
-        self._dtype: np.dtype | None = None
-        self._shape: tuple[int, ...] = ()
-        self._text = False
 
     def __len__(self) -> int:
         return len(self._timestamps)
@@ -60,6 +56,17 @@ class ScalarColumn:
     @property
     def first_ts_ns(self) -> int | None:
         return self._timestamps[0] if self._timestamps else None
+
+
+class ScalarColumn(TimestampedColumn):
+    """One non-video signal being recorded."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self._values: list[Any] = []
+        self._dtype: np.dtype | None = None
+        self._shape: tuple[int, ...] = ()
+        self._text = False
 
     def append(self, value: Any, ts_ns: int) -> None:
         ts = check_timestamp(self.name, ts_ns, self.last_ts_ns)

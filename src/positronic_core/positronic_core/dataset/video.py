@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from positronic_core.dataset.errors import DatasetError, InvalidSampleError
-from positronic_core.dataset.scalars import check_timestamp
+from positronic_core.dataset.scalars import TimestampedColumn, check_timestamp
 
 H264_ENCODER = "libx264"
 ENCODER_OPTIONS = {"preset": "veryfast", "tune": "zerolatency"}
@@ -41,27 +41,15 @@ def is_image(value: Any) -> bool:
     return isinstance(value, np.ndarray) and value.dtype == np.uint8 and value.ndim == 3 and value.shape[2] == 3
 
 
-class VideoColumn:
+class VideoColumn(TimestampedColumn):
     """One camera signal being recorded: frames go to the encoder as they arrive, timestamps to memory."""
 
     def __init__(self, name: str, video_path: Path) -> None:
-        self.name = name
+        super().__init__(name)
         self.video_path = video_path
-        self._timestamps: list[int] = []
         self._container: Any = None
         self._stream: Any = None
         self._size: tuple[int, int] | None = None
-
-    def __len__(self) -> int:
-        return len(self._timestamps)
-
-    @property
-    def last_ts_ns(self) -> int | None:
-        return self._timestamps[-1] if self._timestamps else None
-
-    @property
-    def first_ts_ns(self) -> int | None:
-        return self._timestamps[0] if self._timestamps else None
 
     def append(self, frame: Any, ts_ns: int) -> None:
         ts = check_timestamp(self.name, ts_ns, self.last_ts_ns)
