@@ -107,6 +107,25 @@ def resize_with_padding(image: np.ndarray, width: int, height: int) -> np.ndarra
     return out
 
 
+def downscale_to_fit(image: np.ndarray, max_side: int) -> np.ndarray:
+    """Shrink an image so its longest side is at most `max_side`, keeping the aspect ratio (no padding).
+
+    The client-side `--policy.resize`: bandwidth only; the server's codec still produces the model's exact size.
+    An image that already fits is returned unchanged (the same array).
+    """
+    height, width = image.shape[:2]
+    longest = max(height, width)
+    if longest <= max_side:
+        return image
+    scale = max_side / longest
+    return resize_bilinear(image, max(1, round(width * scale)), max(1, round(height * scale)))
+
+
+def is_image(value: object) -> bool:
+    """A camera frame as it travels: uint8 (H, W, 3)."""
+    return isinstance(value, np.ndarray) and value.ndim == 3 and value.shape[2] == 3 and value.dtype == np.uint8
+
+
 def _check_image(image: np.ndarray) -> np.ndarray:
     image = np.asarray(image)
     if image.dtype != np.uint8:

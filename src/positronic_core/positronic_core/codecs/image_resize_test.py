@@ -79,3 +79,14 @@ def test_bad_images_are_refused(image, message):
 def test_image_that_vanishes_is_refused():
     with pytest.raises(ValueError, match="leaves nothing"):
         resize_with_padding(np.zeros((1000, 1, 3), dtype=np.uint8), 224, 224)
+
+
+def test_downscale_to_fit_keeps_aspect_and_leaves_small_images_alone():
+    from positronic_core.codecs.image_resize import downscale_to_fit
+
+    image = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    small = downscale_to_fit(image, 320)
+    assert small.shape == (240, 320, 3)
+    np.testing.assert_array_equal(small, resize_bilinear(image, 320, 240))
+    assert downscale_to_fit(image, 640) is image
+    assert downscale_to_fit(np.zeros((600, 100, 3), np.uint8), 300).shape == (300, 50, 3)

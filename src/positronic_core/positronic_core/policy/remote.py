@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from positronic_core.policy.image_resize import downscale_to_fit, is_image
+from positronic_core.codecs.image_resize import downscale_to_fit, is_image
 from positronic_core.robot.commands import Action, action_from_wire
 from positronic_core.serve.auth import TOKEN_ENV
 from positronic_core.wire.client import InferenceClient, InferenceError, InferenceSession
