@@ -57,6 +57,8 @@ class ModelPool:
                 self._reporters[model_id].remove((loop, report))
             entry = task.result()
         entry.sessions += 1
+        # Only now, with this session counted, may other idle models make room: the new one is never the victim.
+        await self._evict_idle()
         return entry
 
     async def _load(self, model_id: str) -> LoadedModel:
@@ -71,15 +73,14 @@ class ModelPool:
         entry = LoadedModel(model_id, BatchingExecutor(model, batching=self.batching))
         self._loaded[model_id] = entry
         log.info("loaded model %s", model_id)
-        await self._evict_idle(keep=model_id)
         return entry
 
     async def release(self, entry: LoadedModel) -> None:
         entry.sessions -= 1
         await self._evict_idle()
 
-    async def _evict_idle(self, keep: str | None = None) -> None:
-        idle = [e for e in self._loaded.values() if e.sessions == 0 and e.model_id != keep]
+    async def _evict_idle(self) -> None:
+        idle = [e for e in self._loaded.values() if e.sessions == 0]
         while len(self._loaded) > self.max_loaded and idle:
             victim = idle.pop(0)
             del self._loaded[victim.model_id]

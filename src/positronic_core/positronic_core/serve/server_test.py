@@ -233,3 +233,17 @@ def test_batching_off_runs_one_observation_per_pass():
         for t in threads:
             t.join()
     assert sizes == [1] * 9
+
+
+def test_models_beyond_the_budget_are_unloaded_once_idle():
+    source = HoldPoseSource(["1", "2", "3"])
+    with running_server(source, ServerConfig(port=0, max_loaded_models=1)) as server:
+        client = InferenceClient("127.0.0.1", server.port)
+        with client.new_session("1") as first:
+            with client.new_session("2") as second:  # both in use: the budget is exceeded, nobody is evicted
+                assert first.infer(OBS) and second.infer(OBS)
+                assert set(server.pool._loaded) == {"1", "2"}
+        with client.new_session("3") as third:
+            assert third.infer(OBS)
+            assert set(server.pool._loaded) == {"3"}
+        assert source.loads == ["1", "2", "3"]
