@@ -73,12 +73,14 @@ class Action:
 
 
 def command_to_wire(command: RobotCommand) -> dict[str, Any]:
+    """The command's protocol v1 map. Vectors stay float64 ndarrays: every upstream 0.2.x server sends them so,
+    and upstream's `from_wire` reshapes `pose` as one (a list makes its harness raise)."""
     if isinstance(command, CartesianPosition):
-        return {"type": "cartesian_pos", "pose": command.pose.tolist()}
+        return {"type": "cartesian_pos", "pose": command.pose}
     if isinstance(command, JointPosition):
-        return {"type": "joint_pos", "positions": command.positions.tolist()}
+        return {"type": "joint_pos", "positions": command.positions}
     if isinstance(command, JointDelta):
-        return {"type": "joint_delta", "velocities": command.velocities.tolist()}
+        return {"type": "joint_delta", "velocities": command.velocities}
     if isinstance(command, Reset):
         return {"type": "reset"}
     raise TypeError(f"not a robot command: {command!r}")

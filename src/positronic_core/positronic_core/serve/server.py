@@ -20,13 +20,12 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import unquote
 
-import numpy as np
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from positronic_core import __version__
-from positronic_core.robot.commands import Action, action_to_wire
+from positronic_core.robot.commands import action_to_wire
 from positronic_core.serve import auth
 from positronic_core.serve.model import ModelSource, UnknownModelError
 from positronic_core.serve.model_pool import ModelPool
@@ -36,21 +35,6 @@ from positronic_core.wire.envelope import DEFAULT_LIMITS, Limits, WireError, pac
 log = logging.getLogger(__name__)
 
 _REFUSE_GRACE_S = 0.2
-_COMMAND_VECTORS = ("pose", "positions", "velocities")
-
-
-def _action_frame(action: Action) -> dict[str, Any]:
-    """An action's wire map with command vectors as float64 ndarrays, not lists.
-
-    Every upstream 0.2.x server sends them as ndarrays, and upstream's `roboarm.command.from_wire` slices and
-    reshapes `pose` as one (a list makes its harness raise), so ndarrays are what old clients can decode.
-    """
-    wire = action_to_wire(action)
-    command = wire["robot_command"]
-    for key in _COMMAND_VECTORS:
-        if key in command:
-            command[key] = np.asarray(command[key], dtype=np.float64)
-    return wire
 
 
 @dataclass(frozen=True)
@@ -173,7 +157,7 @@ class PolicyServer:
         except Exception as e:
             return packb(messages.error(f"inference failed: {type(e).__name__}: {e}"[:2000]))
         encode_start = time.perf_counter()
-        wire_actions = [_action_frame(a) for a in actions]
+        wire_actions = [action_to_wire(a) for a in actions]
         timing = {**timing, "decode_ms": (decoded - started) * 1000.0,
                   "encode_ms": (time.perf_counter() - encode_start) * 1000.0}
         return packb(messages.result(wire_actions, timing))
