@@ -20,7 +20,13 @@ BACKENDS = ("lerobot", "hold_pose")
 
 def _lerobot_source(checkpoints_dir: str, checkpoint: str | None, codec: str, device: str) -> ModelSource:
     from positronic_core.codecs import get_codec
-    from positronic_core.serve.backends.lerobot_act import load_act_checkpoint
+
+    try:
+        from positronic_core.serve.backends.lerobot_act import load_act_checkpoint
+    except ImportError as e:
+        raise SystemExit(f"positronic-policy-server: error: the lerobot backend needs torch and LeRobot ({e}); "
+                         "`make test` installs them, or `pip install -e src/positronic_core[act]` and then "
+                         "`pip install --no-deps lerobot==0.4.4`") from None
 
     codec_obj = get_codec(codec)
     registry = CheckpointRegistry(Path(checkpoints_dir), checkpoint)

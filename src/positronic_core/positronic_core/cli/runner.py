@@ -89,7 +89,7 @@ def run(config: cfn.Config, argv: Sequence[str] | None = None, prog: str | None 
             if isinstance(value, cfn.Config):
                 try:
                     kwargs[name] = value.instantiate()
-                except (ValueError, TypeError, LookupError, OSError, ConfigError) as e:
+                except (ValueError, TypeError, LookupError, OSError, ImportError, ConfigError) as e:
                     raise FlagError(f"--{name}: {e}") from None
             else:
                 kwargs[name] = value
