@@ -133,3 +133,13 @@ def test_no_idle_ticks_between_chunks_with_a_slow_remote_model(tmp_path, simulat
     assert stats.idle_ticks_after_first == 0
     assert min(stats.latencies_s) >= 0.3
     assert Dataset(tmp_path / "rec")[0].static["inference.policy.server.model_id"] == "1"
+
+
+def test_gui_driver_without_a_display_fails_before_anything_starts(tmp_path):
+    out = tmp_path / "rec"
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    result = subprocess.run([str(BIN), "sim", "--driver=.eval_ui", f"--output_dir={out}", *FAST],
+                            capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode != 0
+    assert "the eval_ui driver needs a display" in result.stderr
+    assert not out.exists()

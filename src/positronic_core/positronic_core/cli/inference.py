@@ -50,6 +50,10 @@ def sim(policy=None, driver=None, output_dir: str | None = None, policy_fps: flo
     policy = policy if policy is not None else policy_cfg.scripted.instantiate()
     driver = driver if driver is not None else driver_cfg.timed.instantiate()
     cameras = _camera_list(cameras)
+    # A driver that needs a terminal or a display says so now, not after seconds of building the simulator.
+    preflight = getattr(driver, "preflight", None)
+    if preflight is not None:
+        preflight()
     try:
         robot = StackCubesSim(camera_size=(int(camera_width), int(camera_height)), cameras=cameras,
                               render_quality=render_quality)

@@ -217,16 +217,16 @@ class EvalUIDriver:
         self.tasks = tuple(cleaned)
         self.realtime = bool(realtime)
 
+    def preflight(self) -> None:
+        """Exit with the reason, before a simulator is built, if the console cannot open."""
+        from positronic_core.runtime.gui import require_display
+
+        require_display("the eval_ui driver")
+
     def run(self, runtime: SimRuntime) -> None:
-        try:
-            from positronic_core.runtime.gui.app import DisplayUnavailable, check_display
-            from positronic_core.runtime.gui.eval_console import EvalConsole
-        except ImportError as e:
-            raise SystemExit(f"the eval_ui driver needs DearPyGui ({e}); install positronic_core[gui]") from None
-        try:
-            check_display()
-        except DisplayUnavailable as e:
-            raise SystemExit(f"the eval_ui driver needs a display: {e}") from None
+        self.preflight()
+        from positronic_core.runtime.gui.eval_console import EvalConsole
+
         session = EvalSession(runtime, time_cap=self.time_cap, realtime=self.realtime)
         console = EvalConsole(session, tasks=self.tasks)
         try:

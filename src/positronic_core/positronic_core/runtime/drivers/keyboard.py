@@ -57,11 +57,20 @@ class KeyboardDriver:
         self.show_gui = bool(show_gui)
         self.realtime = bool(realtime)
 
-    def run(self, runtime: SimRuntime, stream: TextIO | None = None) -> None:
+    def preflight(self, stream: TextIO | None = None) -> None:
+        """Exit with the reason, before a simulator is built, if there is no terminal (or display) to drive from."""
         stream = stream if stream is not None else sys.stdin
         if not stream.isatty():
             raise SystemExit("the keyboard driver needs an interactive terminal on stdin; use --driver=.timed for "
                              "unattended runs")
+        if self.show_gui:
+            from positronic_core.runtime.gui import require_display
+
+            require_display("--driver.show_gui")
+
+    def run(self, runtime: SimRuntime, stream: TextIO | None = None) -> None:
+        stream = stream if stream is not None else sys.stdin
+        self.preflight(stream)
         viewer = None
         if self.show_gui:
             from positronic_core.runtime.gui import open_viewer

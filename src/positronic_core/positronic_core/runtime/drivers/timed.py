@@ -28,6 +28,13 @@ class TimedDriver:
         self.task = task
         self.show_gui = bool(show_gui)
 
+    def preflight(self) -> None:
+        """Exit with the reason, before a simulator is built, if the viewer was asked for and cannot open."""
+        if self.show_gui:
+            from positronic_core.runtime.gui import require_display
+
+            require_display("--driver.show_gui")
+
     def run(self, runtime: SimRuntime) -> None:
         viewer = None
         if self.show_gui:

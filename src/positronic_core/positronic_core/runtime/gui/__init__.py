@@ -22,6 +22,18 @@ if TYPE_CHECKING:
     from positronic_core.runtime.gui.viewer import CameraViewer
 
 
+def require_display(what: str) -> None:
+    """Exit with the reason unless DearPyGui imports and a display is reachable; `what` names who needs it."""
+    try:
+        from positronic_core.runtime.gui.app import DisplayUnavailable, check_display
+    except ImportError as e:
+        raise SystemExit(f"{what} needs DearPyGui ({e}); install positronic_core[gui]") from None
+    try:
+        check_display()
+    except DisplayUnavailable as e:
+        raise SystemExit(f"{what} needs a display: {e}") from None
+
+
 def open_viewer(cameras: Sequence[str]) -> CameraViewer:
     """The camera viewer for `--driver.show_gui=True`; exits with the reason when it cannot open."""
     try:
