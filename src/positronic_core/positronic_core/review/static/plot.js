@@ -102,9 +102,23 @@ function alignQuaternions(signal, offset) {
   return {t: signal.t, v};
 }
 
-class SignalPlot {
+// Plots render their static picture once into `background`; moving the time cursor only blits it and draws the
+// cursor on top, so scrubbing never re-draws the signals.
+class CursorCanvas {
+  drawAt(t) {
+    if (!this.background) this.render();
+    const ctx = this.canvas.getContext("2d");
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.clearRect(0, 0, this.canvas.width, this.canvas.height);
+    ctx.drawImage(this.background, 0, 0);
+    drawCursor(ctx, this.axis, t, this.size.width, this.size.height, this.size.ratio);
+  }
+}
+
+class SignalPlot extends CursorCanvas {
   // panel: {title, series: [{signal, component, label, dashed}], threshold}; data: {signal: {t, v}}
   constructor(container, panel, data, axis, onSeek) {
+    super();
     this.panel = panel;
     this.data = data;
     this.axis = axis;
@@ -210,21 +224,13 @@ class SignalPlot {
     ctx.setLineDash([]);
     this.background = off;
   }
-
-  drawAt(t) {
-    if (!this.background) this.render();
-    const ctx = this.canvas.getContext("2d");
-    ctx.setTransform(1, 0, 0, 1, 0, 0);
-    ctx.clearRect(0, 0, this.canvas.width, this.canvas.height);
-    ctx.drawImage(this.background, 0, 0);
-    drawCursor(ctx, this.axis, t, this.size.width, this.size.height, this.size.ratio);
-  }
 }
 
-class Timeline {
+class Timeline extends CursorCanvas {
   // Inference requests (chunk boundaries) as ticks, their latency as bars, idle ticks in red, the clip range
   // shaded, and the cursor.
   constructor(canvas, axis, data, onSeek) {
+    super();
     this.canvas = canvas;
     this.axis = axis;
     this.data = data;
@@ -284,14 +290,5 @@ class Timeline {
       idle.t.forEach((t, i) => { if (idle.v[i]) ctx.fillRect(this.axis.x(t, width), base - 3, 2, 3); });
     }
     this.background = off;
-  }
-
-  drawAt(t) {
-    if (!this.background) this.render();
-    const ctx = this.canvas.getContext("2d");
-    ctx.setTransform(1, 0, 0, 1, 0, 0);
-    ctx.clearRect(0, 0, this.canvas.width, this.canvas.height);
-    ctx.drawImage(this.background, 0, 0);
-    drawCursor(ctx, this.axis, t, this.size.width, this.size.height, this.size.ratio);
   }
 }
