@@ -29,7 +29,7 @@ from positronic_core.runtime.drivers.eval_ui import (
     EvalState,
     EvalUIDriver,
 )
-from positronic_core.runtime.drivers.timed import DEFAULT_TASK, TimedDriver
+from positronic_core.runtime.drivers.timed import TimedDriver
 from positronic_core.runtime.gui import eval_console
 from positronic_core.runtime.gui.app import DpgApp
 from positronic_core.runtime.gui.eval_console import (
@@ -51,6 +51,7 @@ from positronic_core.runtime.gui.eval_console import (
 from positronic_core.runtime.gui.viewer import CameraViewer
 from positronic_core.runtime.sim_runtime import SimRuntime
 from positronic_core.sim.stack_cubes import StackCubesSim
+from positronic_core.stacking_task import TASK as STACKING_TASK
 
 SIZE = (160, 120)
 
@@ -111,7 +112,7 @@ def viewer() -> dict[str, Any]:
         observed["idle_info"] = window.info
 
         runtime = SimRuntime(robot, ScriptedStackingPolicy(), output_dir=None, cameras=cameras, out=io.StringIO())
-        episode = runtime.start(DEFAULT_TASK)
+        episode = runtime.start(STACKING_TASK)
         for _ in range(12):
             episode.tick()
         clock.t += 2.0  # past the camera throttle, however slow the first render was

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from positronic_core.dataset.reader import Dataset
+from positronic_core.stacking_task import TASK
 
 BIN = Path(sys.executable).parent
 
@@ -68,7 +69,7 @@ def test_launch_records_an_episode_that_converts_and_opens_in_the_review_server(
     _wait(lambda: "/episode/start" in _ros2("service", "list", env=env).stdout, 120, "/episode/start")
 
     started = _ros2("service", "call", "/episode/start", "positronic_interfaces/srv/StartEpisode",
-                    "{task: 'Pick up the green cube and place it on the red cube.'}", env=env)
+                    f"{{task: '{TASK}'}}", env=env)
     assert "success=True" in started.stdout, started.stdout + started.stderr
 
     joint_rate = _rate(env, "/joint_states")
@@ -84,7 +85,7 @@ def test_launch_records_an_episode_that_converts_and_opens_in_the_review_server(
     dataset = out / "dataset"
     _wait(lambda: dataset.is_dir() and len(list(Dataset(dataset))) == 1, 120, "the converted episode")
     episode = Dataset(dataset)[0]
-    assert episode.static["task"] == "Pick up the green cube and place it on the red cube."
+    assert episode.static["task"] == TASK
     assert episode.static["eval.outcome"] == "success"
     assert episode.static["inference.policy.type"] == "scripted"
     for name in ("robot_state.q", "robot_state.ee_pose", "grip", "image.wrist", "image.exterior",

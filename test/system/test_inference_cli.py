@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from positronic_core.dataset.reader import Dataset
+from positronic_core.stacking_task import TASK
 
 BIN = Path(sys.executable).parent / "positronic-inference"
 FAST = ["--camera_width=96", "--camera_height=72"]
@@ -71,7 +72,7 @@ def test_records_episodes_and_appends_on_rerun(tmp_path):
     ep = episodes[2]
     assert ep.static["simulation.seed"] == 7
     assert ep.static["inference.policy.type"] == "scripted"
-    assert ep.static["task"] == "Pick up the green cube and place it on the red cube."
+    assert ep.static["task"] == TASK
     for name in ("robot_state.q", "robot_state.dq", "robot_state.ee_pose", "grip", "robot_commands.pose",
                  "target_grip", "image.wrist", "image.exterior", "image.agent_view", "box_distance",
                  "stacking_success", "inference.latency_ms", "inference.chunk_size", "inference.chunk",

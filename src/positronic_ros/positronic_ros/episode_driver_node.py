@@ -19,13 +19,13 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
 from visualization_msgs.msg import Marker
 
+from positronic_core.stacking_task import TASK
 from positronic_interfaces.msg import EpisodeStatus
 from positronic_interfaces.srv import ResetEpisode, ScoreEpisode, StartEpisode, StopEpisode
 from positronic_ros import conversions
 from positronic_ros.node_main import declare, spin
 
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-DEFAULT_TASK = "Pick up the green cube and place it on the red cube."
 
 
 class EpisodeDriverNode(Node):
@@ -39,7 +39,7 @@ class EpisodeDriverNode(Node):
                                                 "manual: episodes start and stop by service call"))
         self.duration = float(param("duration", 15.0, "Timed mode: seconds per episode (ROS clock)"))
         self.iterations = int(param("iterations", 1, "Timed mode: number of episodes"))
-        self.task = str(param("task", DEFAULT_TASK, "Default instruction when /episode/start gives none"))
+        self.task = str(param("task", TASK, "Default instruction when /episode/start gives none"))
         self.next_seed = int(param("seed", 0, "Seed of the first scene; each episode uses the next one"))
         self.reset_service = str(param("reset_service", "/sim/reset", "Scene reset service; empty on a real robot"))
         self.dataset_dir = str(param("dataset_dir", "", "Dataset the recorder converts episodes into (for scoring)"))

@@ -7,7 +7,7 @@ Outcome precedence (the first that applies wins):
    "Partial", or a failure reason such as "Stalled"; with `eval.successful_items` < `eval.total_items` a non-zero
    count is partial), or `eval.success` (upstream HEAD's env verdict);
 3. the simulator's verdict: `eval.auto_success`, written at recording time, else computed from the recorded
-   `stacking_success` signal (success = at least 0.95 held for 0.5 s, `runtime.episode_loop.stacking_outcome`).
+   `stacking_success` signal (success = at least 0.95 held for 0.5 s, `stacking_task.stacking_outcome`).
 
 Outcomes are "success", "partial" and "failure"; an episode none of these covers has no outcome and is left out
 of success rates (reported as unscored).
@@ -58,7 +58,7 @@ def stacking_outcome_from_file(episode_path: Path) -> bool | None:
     if not path.exists():
         return None
     from positronic_core.dataset.scalars import read_scalar_file
-    from positronic_core.runtime.episode_loop import stacking_outcome
+    from positronic_core.stacking_task import stacking_outcome
 
     timestamps, values = read_scalar_file(path)
     if len(timestamps) == 0 or values.dtype == object:

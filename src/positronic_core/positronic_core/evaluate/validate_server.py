@@ -26,7 +26,7 @@ import configuronic as cfn
 from positronic_core.cli.inference import CAMERAS
 from positronic_core.cli.runner import run
 from positronic_core.dataset import layout
-from positronic_core.runtime.drivers.timed import DEFAULT_TASK
+from positronic_core.stacking_task import TASK
 from positronic_core.wire.client import InferenceClient, InferenceError
 
 PROG = "validate-server"
@@ -63,7 +63,7 @@ class ModelResult:
 
 def validate_server(host: str = "localhost", port: int = 8000, output_dir: str | None = None, episodes: int = 10,
                     models: str | Sequence[str] | None = None, simulation_time: float = 15.0, seed: int = 0,
-                    task: str = DEFAULT_TASK, token: str | None = None, continue_on_error: bool = False,
+                    task: str = TASK, token: str | None = None, continue_on_error: bool = False,
                     dry_run: bool = False, camera_width: int = 320, camera_height: int = 240,
                     policy_fps: float = 15.0, resize: int | None = 640, simulate_timeout: bool = False,
                     render_quality: str = "fast") -> int:

@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from positronic_core.dataset.writer import DatasetWriter
+from positronic_core.stacking_task import TASK
 
-TASKS = ("Pick up the green cube and place it on the red cube.", "Stack the red cube on the blue cube.")
+TASKS = (TASK, "Stack the red cube on the blue cube.")
 
 
 def write_synthetic_dataset(root: Path, episodes: int, *, ticks: int = 30, fps: float = 15.0,

@@ -181,15 +181,3 @@ class EpisodeLoop:
         self.stats.dropped_actions = self.scheduler.dropped
         return self.stats
 
-
-def stacking_outcome(history: list[tuple[float, float]], threshold: float = 0.95, hold_s: float = 0.5) -> bool:
-    """Success = `stacking_success` at or above `threshold` continuously for at least `hold_s` seconds."""
-    start = None
-    for t, value in history:
-        if value >= threshold:
-            start = t if start is None else start
-            if t - start >= hold_s - 1e-9:
-                return True
-        else:
-            start = None
-    return False

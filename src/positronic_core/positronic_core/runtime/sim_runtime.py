@@ -14,8 +14,9 @@ from typing import Any, TextIO
 
 from positronic_core.dataset.writer import DatasetWriter, EpisodeWriter
 from positronic_core.policy.base import Policy
-from positronic_core.runtime.episode_loop import EpisodeLoop, EpisodeStats, stacking_outcome
+from positronic_core.runtime.episode_loop import EpisodeLoop, EpisodeStats
 from positronic_core.runtime.robot import Robot
+from positronic_core.stacking_task import stacking_outcome
 
 
 @dataclass

@@ -13,6 +13,7 @@ from typing import Any
 import mujoco
 import numpy as np
 
+from positronic_core import stacking_task
 from positronic_core.robot.commands import Action, CartesianPosition, JointDelta, JointPosition, Reset
 from positronic_core.sim import observers, scene
 from positronic_core.sim.franka import HOME_Q, Franka
@@ -26,7 +27,7 @@ _DROP_GAP = 1e-4
 
 
 class StackCubesSim:
-    TASK = "Pick up the green cube and place it on the red cube."
+    TASK = stacking_task.TASK
 
     def __init__(
         self,

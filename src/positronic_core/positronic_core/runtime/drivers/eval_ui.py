@@ -23,8 +23,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from positronic_core.runtime.drivers.timed import DEFAULT_TASK
 from positronic_core.runtime.sim_runtime import EpisodeSummary, RunningEpisode, SimRuntime
+from positronic_core.stacking_task import TASK
 
 SUCCESS = "Success"
 PARTIAL = "Partial"
@@ -39,7 +39,7 @@ OUTCOMES = (SUCCESS, PARTIAL, FAIL, STALLED, RAN_OUT_OF_TIME, SAFETY, SYSTEM)
 STOP_OUTCOMES = tuple(outcome for outcome in OUTCOMES if outcome != RAN_OUT_OF_TIME)
 
 EVAL_TASKS = (
-    DEFAULT_TASK,
+    TASK,
     "Pick up the red cube and place it on the green cube.",
     "Pick up the green cube and lift it above the table.",
 )

@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
-from positronic_core.runtime.drivers.timed import DEFAULT_TASK
 from positronic_core.runtime.sim_runtime import RunningEpisode, SimRuntime
+from positronic_core.stacking_task import TASK
 
 HELP = "keys: s = start episode, p = stop and save, r = reset without saving, q = quit"
 
@@ -52,7 +52,7 @@ class KeyboardDriver:
         realtime: pace running episodes to the wall clock (False runs them as fast as the CPU allows).
     """
 
-    def __init__(self, task: str = DEFAULT_TASK, show_gui: bool = False, realtime: bool = True) -> None:
+    def __init__(self, task: str = TASK, show_gui: bool = False, realtime: bool = True) -> None:
         self.task = task
         self.show_gui = bool(show_gui)
         self.realtime = bool(realtime)

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from positronic_core.runtime.sim_runtime import SimRuntime
-
-DEFAULT_TASK = "Pick up the green cube and place it on the red cube."
+from positronic_core.stacking_task import TASK
 
 
 class TimedDriver:
@@ -17,7 +16,7 @@ class TimedDriver:
         show_gui: open the DearPyGui camera viewer while running.
     """
 
-    def __init__(self, simulation_time: float = 15.0, num_iterations: int = 1, task: str = DEFAULT_TASK,
+    def __init__(self, simulation_time: float = 15.0, num_iterations: int = 1, task: str = TASK,
                  show_gui: bool = False) -> None:
         if simulation_time <= 0:
             raise ValueError(f"--driver.simulation_time must be positive, got {simulation_time}")
