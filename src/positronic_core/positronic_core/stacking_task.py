@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 TASK = "Pick up the green cube and place it on the red cube."
+#: The scene's cameras, as observation keys.
+CAMERAS = ("image.wrist", "image.exterior", "image.agent_view")
 
 #: A stack counts when `stacking_success` stays at or above this ...
 SUCCESS_THRESHOLD = 0.95

@@ -11,8 +11,7 @@ import configuronic as cfn
 from positronic_core.cfg import driver as driver_cfg
 from positronic_core.cfg import policy as policy_cfg
 from positronic_core.cli.runner import run
-
-CAMERAS = ("image.wrist", "image.exterior", "image.agent_view")
+from positronic_core.stacking_task import CAMERAS
 
 
 def sim(policy=None, driver=None, output_dir: str | None = None, policy_fps: float = 15.0,
@@ -46,6 +45,7 @@ def sim(policy=None, driver=None, output_dir: str | None = None, policy_fps: flo
     from positronic_core.dataset.errors import DatasetError
     from positronic_core.runtime.sim_runtime import SimRuntime
     from positronic_core.sim.stack_cubes import StackCubesSim
+    from positronic_core.wire.client import InferenceError
 
     policy = policy if policy is not None else policy_cfg.scripted.instantiate()
     driver = driver if driver is not None else driver_cfg.timed.instantiate()
@@ -69,21 +69,34 @@ def sim(policy=None, driver=None, output_dir: str | None = None, policy_fps: flo
     except DatasetError as e:
         robot.close()
         raise SystemExit(f"positronic-inference: error: {e}") from None
+    failure: str | None = None
+    interrupted = False
     try:
         driver.run(runtime)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        interrupted = True
+        runtime.discard_running("interrupted")
+        print("interrupted", file=sys.stderr, flush=True)
+    except (InferenceError, DatasetError) as e:
+        failure = str(e)
+        runtime.discard_running("stopped by an error")
     finally:
+        runtime.close()
         robot.close()
         policy.close()
     print(runtime.summary(), flush=True)
-    if output_dir is not None and runtime.completed:
+    recorded = [s.path for s in runtime.completed if s.path is not None]
+    if recorded:
         root = Path(output_dir).expanduser().resolve()
         print(f"recorded to {root}", flush=True)
         # The script beside this interpreter, so the printed command runs as is from a venv nobody activated.
         server = Path(sys.executable).parent / "positronic-server"
         command = shlex.quote(str(server)) if server.exists() else "positronic-server"
         print(f"review with: {command} --dataset.path={shlex.quote(str(root))} --port=5001", flush=True)
+    if failure is not None:
+        raise SystemExit(f"positronic-inference sim: error: {failure}")
+    if interrupted:
+        raise SystemExit(130)
 
 
 def _camera_list(cameras: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:

@@ -56,24 +56,27 @@ class DatasetWriter:
     def preflight(self, min_free_bytes: int = DEFAULT_MIN_FREE_BYTES) -> None:
         """Check, before a run starts, that episodes can be written here; raise DatasetError saying why not.
 
-        Creates `root` if missing, proves it writable by creating and deleting a file, and checks that at least
-        `min_free_bytes` are free on its filesystem.
+        Proves the root (or, while it does not exist yet, the nearest existing directory above it) writable by
+        creating and deleting a file, and checks that at least `min_free_bytes` are free on its filesystem. The
+        root itself is created with the first episode, so a run that records nothing leaves no empty dataset.
         """
         if self.root.exists() and not self.root.is_dir():
             raise DatasetError(f"dataset root {self.root} exists but is not a directory")
+        probe = self.root
+        while not probe.exists():
+            probe = probe.parent
+        if not probe.is_dir():
+            raise DatasetError(f"cannot create dataset root {self.root}: {probe} is not a directory")
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise DatasetError(f"cannot create dataset root {self.root}: {exc.strerror or exc}") from exc
-        try:
-            with tempfile.TemporaryFile(dir=self.root, prefix=".preflight-"):
+            with tempfile.TemporaryFile(dir=probe, prefix=".preflight-"):
                 pass
         except OSError as exc:
-            raise DatasetError(f"dataset root {self.root} is not writable: {exc.strerror or exc}") from exc
-        free = shutil.disk_usage(self.root).free
+            what = "dataset root" if probe == self.root else f"cannot create dataset root {self.root}:"
+            raise DatasetError(f"{what} {probe} is not writable: {exc.strerror or exc}") from exc
+        free = shutil.disk_usage(probe).free
         if free < min_free_bytes:
             raise DatasetError(
-                f"disk nearly full: {free / 2**20:.0f} MiB free at {self.root}, "
+                f"disk nearly full: {free / 2**20:.0f} MiB free at {probe}, "
                 f"recording needs at least {min_free_bytes / 2**20:.0f} MiB"
             )
 

@@ -222,10 +222,12 @@ def test_exception_in_context_closes_but_keeps_the_episode_unfinished(tmp_path: 
     assert writer.new_episode().id == 1
 
 
-def test_preflight_accepts_a_fresh_directory_and_creates_it(tmp_path: Path) -> None:
+def test_preflight_accepts_a_fresh_directory_and_leaves_it_to_the_first_episode(tmp_path: Path) -> None:
     root = tmp_path / "a" / "b"
-    DatasetWriter(root).preflight()
-    assert root.is_dir() and list(root.iterdir()) == []
+    writer = DatasetWriter(root)
+    writer.preflight()
+    assert not (tmp_path / "a").exists() and list(tmp_path.iterdir()) == []
+    assert writer.new_episode().path.parent.parent == root
 
 
 def test_preflight_rejects_a_file(tmp_path: Path) -> None:

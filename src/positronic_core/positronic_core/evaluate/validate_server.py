@@ -6,8 +6,9 @@ a static some servers do not send). Every model runs seeds seed, seed+1, ..., so
 sets checkpoints against each other on identical scenes.
 
 A model's session is opened once before its dataset is touched, so a model the server cannot load leaves nothing
-on disk. A session that fails mid-episode leaves that episode marked unfinished (readers skip it, as after a
-crash); the model's earlier episodes stay recorded.
+on disk. Episodes run on the timed driver, as `positronic-inference sim` runs them; an episode cut short by a
+failed session or Ctrl-C is discarded (nothing half-made is left to count), and the model's earlier episodes stay
+recorded.
 """
 
 from __future__ import annotations
@@ -21,18 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import configuronic as cfn
-
-from positronic_core.cli.inference import CAMERAS
-from positronic_core.cli.runner import run
 from positronic_core.dataset import layout
-from positronic_core.stacking_task import TASK
+from positronic_core.stacking_task import CAMERAS, TASK
 from positronic_core.wire.client import InferenceClient, InferenceError
 
 PROG = "validate-server"
-#: Flags whose values are always text. The command-line runner reads values as Python literals, which would turn
-#: `--models=1,2` into a tuple of ints and `--token=1e5` into a float; quoting keeps them exact (`None` stays None).
-TEXT_FLAGS = ("host", "output_dir", "models", "token", "task", "render_quality")
 _UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -294,6 +288,7 @@ def _run_all(client: InferenceClient, targets: Sequence[ModelTarget], settings: 
 def _run_model(client: InferenceClient, robot: Any, target: ModelTarget, settings: _Settings, position: str,
                simulate_timeout: bool) -> ModelResult:
     from positronic_core.policy.remote import RemotePolicy
+    from positronic_core.runtime.drivers.timed import TimedDriver
     from positronic_core.runtime.sim_runtime import SimRuntime
 
     print(f"\n[{position}] model {target.model_id}: {settings.episodes} episode(s), {settings.seeds} "
@@ -311,14 +306,20 @@ def _run_model(client: InferenceClient, robot: Any, target: ModelTarget, setting
     runtime = SimRuntime(robot, policy, output_dir=target.directory, policy_fps=settings.policy_fps,
                          cameras=CAMERAS, simulate_timeout=simulate_timeout, seed=settings.seed, out=sys.stdout,
                          statics={"simulation.render_quality": settings.render_quality,
-                                  "simulation.camera_size": list(settings.camera_size),
-                                  "simulation.total_iterations": settings.episodes})
+                                  "simulation.camera_size": list(settings.camera_size)})
+    driver = TimedDriver(simulation_time=settings.simulation_time, num_iterations=settings.episodes,
+                         task=settings.task)
     try:
-        for _ in range(settings.episodes):
-            result.summaries.append(_run_episode(runtime, settings))
+        driver.run(runtime)
     except InferenceError as e:
+        runtime.discard_running("stopped by an error")
         result.error = str(e)
+    except BaseException:
+        runtime.discard_running("interrupted")
+        raise
     finally:
+        result.summaries = [s for s in runtime.completed if not s.interrupted]
+        runtime.close()
         policy.close()
         result.seconds = time.monotonic() - started
     print(f"[{position}] model {target.model_id}: {runtime.summary()} ({result.seconds:.1f} s)", flush=True)
@@ -335,36 +336,6 @@ def _open_and_close_session(client: InferenceClient, model_id: str) -> dict[str,
 def _describe(meta: Mapping[str, Any]) -> str:
     keys = ("type", "checkpoint_id", "codec", "action_fps", "chunk_size")
     return " ".join(f"{key}={meta[key]}" for key in keys if meta.get(key) not in (None, "")) or "no meta"
-
-
-def _run_episode(runtime: Any, settings: _Settings) -> Any:
-    """One timed episode (the `.timed` driver's loop), closing the recording properly if the session fails."""
-    expected = layout.episode_dir(runtime.writer.root, runtime.writer.next_episode_id())
-    try:
-        episode = runtime.start(settings.task, {"simulation.total_iterations": settings.episodes})
-    except InferenceError:
-        # The session was refused after the episode's directory was made; it holds only the unfinished marker.
-        _remove_if_only_marker(expected)
-        raise
-    try:
-        while episode.now < settings.simulation_time - 1e-9:
-            episode.tick()
-    except BaseException:
-        episode.session.close()
-        episode.writer.close_unfinished()
-        print(f"episode {episode.index} seed={episode.seed}: interrupted at {episode.now:.1f}s, kept unfinished "
-              f"at {episode.writer.path} (readers skip it)", flush=True)
-        raise
-    return episode.stop(save=True)
-
-
-def _remove_if_only_marker(path: Path) -> None:
-    try:
-        if path.is_dir() and [p.name for p in path.iterdir()] == [layout.UNFINISHED_MARKER]:
-            (path / layout.UNFINISHED_MARKER).unlink()
-            path.rmdir()
-    except OSError:
-        pass
 
 
 def _print_outcome(targets: Sequence[ModelTarget], results: Sequence[ModelResult]) -> None:
@@ -419,23 +390,3 @@ def _checkpoint_label(rows: Sequence[Mapping[str, Any]], target: ModelTarget) ->
 def _error(message: str, code: int = 1) -> int:
     print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
     return code
-
-
-def _quote_text_flags(argv: Sequence[str]) -> list[str]:
-    quoted = []
-    for arg in argv:
-        name, eq, value = arg.partition("=")
-        if eq and name.startswith("--") and name[2:] in TEXT_FLAGS and value != "None":
-            arg = f"{name}={value!r}"
-        quoted.append(arg)
-    return quoted
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    code = run(cfn.Config(validate_server), _quote_text_flags(argv), prog=PROG)
-    raise SystemExit(code or 0)
-
-
-if __name__ == "__main__":
-    main()

@@ -9,15 +9,10 @@ import configuronic as cfn
 import pytest
 
 from positronic_core.cli.runner import build
+from positronic_core.cli.validate_server import _quote_text_flags, main
 from positronic_core.dataset import layout
 from positronic_core.dataset.reader import Dataset
-from positronic_core.evaluate.validate_server import (
-    _quote_text_flags,
-    directory_name,
-    main,
-    parse_model_ids,
-    validate_server,
-)
+from positronic_core.evaluate.validate_server import directory_name, parse_model_ids, validate_server
 from positronic_core.serve.backends.hold_pose import HoldPoseModel, HoldPoseSource
 from positronic_core.serve.model import UnknownModelError
 from positronic_core.serve.server import ServerConfig, running_server
@@ -169,7 +164,7 @@ def test_continue_on_error_reports_the_failed_model_and_runs_the_rest(tmp_path, 
     assert "Paired comparison on (task, seed): a vs c" in printed.out
 
 
-def test_a_session_failing_mid_episode_keeps_earlier_episodes_and_marks_the_cut_one(tmp_path, capsys):
+def test_a_session_failing_mid_episode_keeps_earlier_episodes_and_discards_the_cut_one(tmp_path, capsys):
     out = tmp_path / "runs"
     # One 1 s episode with 15-action chunks at 15 fps asks twice; the third request (episode 2) fails.
     source = TroubledSource(["flaky", "b"], flaky={"flaky": 2})
@@ -178,10 +173,11 @@ def test_a_session_failing_mid_episode_keeps_earlier_episodes_and_marks_the_cut_
     printed = capsys.readouterr()
     assert code == 1
     assert "model flaky (1/2) failed" in printed.err and "CUDA out of memory" in printed.err
-    assert "episode 1 seed=1: interrupted" in printed.out
+    assert "episode 1 seed=1: stopped by an error at" in printed.out and "discarded" in printed.out
     assert "not run: b" in printed.out
     assert [ep.static["simulation.seed"] for ep in episodes(out / "flaky")] == [0]
-    assert len(unfinished(out / "flaky")) == 1
+    assert unfinished(out / "flaky") == []
+    assert len(layout.episode_dirs(out / "flaky")) == 1
     assert not (out / "b").exists()
 
 
@@ -221,7 +217,7 @@ def test_bad_flag_values_are_refused_before_contacting_the_server(capsys):
 
 
 def test_unknown_flag_is_refused_and_help_lists_the_flags(tmp_path):
-    command = [sys.executable, "-m", "positronic_core.evaluate.validate_server"]
+    command = [sys.executable, "-m", "positronic_core.cli.validate_server"]
     result = subprocess.run([*command, "--episdoes=3", f"--output_dir={tmp_path / 'runs'}"], capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 2

@@ -1,12 +1,13 @@
-"""Episodes on the simulator: seeding, policy sessions, recording, and the line printed per episode.
+"""Episodes on the simulator: seeding, policy sessions, recording, progress, and the line printed per episode.
 
 Drivers decide *when* episodes start and stop (a timer, a keyboard, an evaluation console); this module does what
-every driver needs in between, so the drivers stay small.
+every driver needs in between, on the one control loop (`runtime.control_loop`) in simulated time.
 """
 
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,9 +15,16 @@ from typing import Any, TextIO
 
 from positronic_core.dataset.writer import DatasetWriter, EpisodeWriter
 from positronic_core.policy.base import Policy
-from positronic_core.runtime.episode_loop import EpisodeLoop, EpisodeStats
-from positronic_core.runtime.robot import Robot
+from positronic_core.runtime.clocks import VirtualClock
+from positronic_core.runtime.control_loop import ControlLoop, LoopStats
+from positronic_core.runtime.inference_executor import InlineExecutor, charge_wall_time, no_delay
+from positronic_core.runtime.progress import ProgressLine
+from positronic_core.runtime.robot import SimulatedRobot
 from positronic_core.stacking_task import stacking_outcome
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 @dataclass
@@ -28,14 +36,19 @@ class EpisodeSummary:
     success: bool | None
     final_stacking: float | None
     duration_s: float
-    stats: EpisodeStats
+    stats: LoopStats
     path: Path | None
+    #: Why the episode ended early and was thrown away ("" for an episode that ran to its stop).
+    interrupted: str = ""
 
     def line(self) -> str:
+        head = f"episode {self.index} seed={self.seed}:"
+        if self.interrupted:
+            return f"{head} {self.interrupted} at {self.duration_s:.1f}s, discarded (nothing recorded)"
         outcome = "n/a" if self.success is None else ("success" if self.success else "failure")
         stacking = "" if self.final_stacking is None else f" stacking={self.final_stacking:.2f}"
         where = f" -> {self.path}" if self.path else (" (not saved)" if not self.saved else "")
-        return (f"episode {self.index} seed={self.seed}: {outcome}{stacking} duration={self.duration_s:.1f}s "
+        return (f"{head} {outcome}{stacking} duration={self.duration_s:.1f}s "
                 f"idle_ticks={self.stats.idle_ticks} (after first action {self.stats.idle_ticks_after_first}) "
                 f"requests={self.stats.requests} latency={self.stats.mean_latency_ms:.0f}ms{where}")
 
@@ -57,29 +70,50 @@ def flatten(prefix: str, meta: Mapping[str, Any]) -> dict[str, Any]:
 
 class RunningEpisode:
     def __init__(self, runtime: SimRuntime, index: int, seed: int, task: str, writer: EpisodeWriter | None,
-                 statics: Mapping[str, Any]) -> None:
+                 statics: Mapping[str, Any], duration_s: float | None, total: int | None) -> None:
         self.runtime = runtime
         self.index = index
         self.seed = seed
         self.task = task
         self.writer = writer
         self.statics = dict(statics)
-        self.session = runtime.policy.new_session({"task": task})
-        self.loop = EpisodeLoop(runtime.robot, self.session, task=task, policy_fps=runtime.policy_fps,
-                                cameras=runtime.cameras, wants_privileged_state=runtime.policy.wants_privileged_state,
-                                simulate_timeout=runtime.simulate_timeout, sink=writer)
+        self.duration_s = duration_s
+        self.total = total
+        self.stacking_history: list[tuple[float, float]] = []
+        self.ended = False
+
+    @property
+    def loop(self) -> ControlLoop:
+        return self.runtime.loop
 
     @property
     def now(self) -> float:
-        return self.loop.now
+        return self.runtime.clock.now()
 
     def tick(self) -> None:
-        self.loop.tick()
+        runtime = self.runtime
+        now = self.now
+        runtime.loop.tick()
+        stacking = runtime.loop.last_observers.get("stacking_success")
+        if stacking is not None:
+            self.stacking_history.append((now, float(stacking)))
+        runtime.robot.advance(runtime.clock.tick_s)
+        runtime.clock.step()
+        if self.duration_s is not None:
+            runtime.progress.update(self.progress_text())
+
+    def progress_text(self) -> str:
+        stats = self.loop.stats
+        of_total = f"/{self.total}" if self.total else ""
+        of_duration = f"/{self.duration_s:.0f}" if self.duration_s else ""
+        wall = time.monotonic() - self.runtime.started_wall
+        return (f"episode {self.index + 1}{of_total} seed={self.seed}  sim {self.now:.1f}{of_duration} s  "
+                f"requests {stats.requests}  idle ticks {stats.idle_ticks}  ({wall:.0f} s elapsed)")
 
     def stop(self, save: bool = True, statics: Mapping[str, Any] | None = None) -> EpisodeSummary:
-        stats = self.loop.finish()
-        self.session.close()
-        history = stats.stacking_history
+        stats = self.runtime.loop.stop_episode()
+        self.ended = True
+        history = self.stacking_history
         success = stacking_outcome(history) if history else None
         final = history[-1][1] if history else None
         path = None
@@ -96,14 +130,23 @@ class RunningEpisode:
                 path = self.writer.finish()
             else:
                 self.writer.abort()
-        summary = EpisodeSummary(self.index, self.seed, self.task, save, success, final, self.loop.now, stats, path)
-        self.runtime.completed.append(summary)
-        print(summary.line(), file=self.runtime.out, flush=True)
-        return summary
+        summary = EpisodeSummary(self.index, self.seed, self.task, save, success, final, self.now, stats, path)
+        return self.runtime.finished(summary)
+
+    def discard(self, reason: str) -> EpisodeSummary:
+        """Ends the episode early and throws its recording away, so no reader, report or review table counts a
+        half-made episode."""
+        stats = self.runtime.loop.stop_episode()
+        self.ended = True
+        if self.writer is not None:
+            self.writer.abort()
+        summary = EpisodeSummary(self.index, self.seed, self.task, False, None, None, self.now, stats, None,
+                                 interrupted=reason)
+        return self.runtime.finished(summary)
 
 
 class SimRuntime:
-    def __init__(self, robot: Robot, policy: Policy, *, output_dir: Path | None, policy_fps: float = 15.0,
+    def __init__(self, robot: SimulatedRobot, policy: Policy, *, output_dir: Path | None, policy_fps: float = 15.0,
                  cameras: Sequence[str] = (), simulate_timeout: bool = False, seed: int = 0,
                  statics: Mapping[str, Any] | None = None, out: TextIO = sys.stdout) -> None:
         self.robot = robot
@@ -114,10 +157,17 @@ class SimRuntime:
         self.base_seed = seed
         self.statics = dict(statics or {})
         self.out = out
+        self.progress = ProgressLine(out)
         self.completed: list[EpisodeSummary] = []
         self.writer = DatasetWriter(Path(output_dir)) if output_dir is not None else None
         if self.writer is not None:
             self.writer.preflight()
+        self.clock = VirtualClock(1.0 / policy_fps)
+        self.loop = ControlLoop(robot, policy, clock=self.clock,
+                                executor=InlineExecutor(self.clock, charge_wall_time if simulate_timeout else no_delay),
+                                policy_fps=policy_fps, cameras=self.cameras, on_error="raise")
+        self.current: RunningEpisode | None = None
+        self.started_wall = time.monotonic()
         self._started = 0
 
     def policy_statics(self) -> dict[str, Any]:
@@ -125,24 +175,57 @@ class SimRuntime:
         return {**flatten("inference.policy", self.policy.meta), "inference.policy_fps": self.policy_fps,
                 "inference.simulate_timeout": self.simulate_timeout}
 
-    def start(self, task: str, statics: Mapping[str, Any] | None = None) -> RunningEpisode:
+    def start(self, task: str, statics: Mapping[str, Any] | None = None, *, duration_s: float | None = None,
+              total: int | None = None) -> RunningEpisode:
+        """Resets the scene and opens a policy session, then creates the episode's recording: a session the
+        policy refuses raises before anything is written. `duration_s` and `total` only feed the progress line,
+        which timed runs show."""
         index = self._started
         seed = self.base_seed + index
-        self._started += 1
         self.robot.reset(seed)
+        self.clock.reset()
+        self.loop.start_episode(task)
         writer = self.writer.new_episode() if self.writer is not None else None
+        self.loop.sink = writer
+        self._started += 1
         all_statics = {**self.statics, "task": task, "simulation.seed": seed, "simulation.iteration": index,
                        **(statics or {})}
-        return RunningEpisode(self, index, seed, task, writer, all_statics)
+        self.current = RunningEpisode(self, index, seed, task, writer, all_statics, duration_s, total)
+        return self.current
+
+    def finished(self, summary: EpisodeSummary) -> EpisodeSummary:
+        self.current = None
+        self.completed.append(summary)
+        self.progress.clear()
+        print(summary.line(), file=self.out, flush=True)
+        return summary
+
+    def discard_running(self, reason: str) -> EpisodeSummary | None:
+        """Throws away the episode in progress, if any (see `RunningEpisode.discard`)."""
+        episode = self.current
+        if episode is None or episode.ended:
+            return None
+        return episode.discard(reason)
+
+    def close(self) -> None:
+        self.loop.close()
 
     def summary(self) -> str:
-        scored = [s for s in self.completed if s.saved and s.success is not None]
         if not self.completed:
             return "no episodes run"
-        lines = [f"{len(self.completed)} episode(s), {sum(s.saved for s in self.completed)} saved"]
+        ran = [s for s in self.completed if not s.interrupted]
+        lines = [plural(len(ran), "episode")]
+        if self.writer is None:
+            lines[0] += " (not recorded: no --output_dir)"
+        else:
+            lines[0] += f", {sum(s.path is not None for s in ran)} recorded"
+        discarded = [s for s in self.completed if s.interrupted]
+        if discarded:
+            lines.append(f"{plural(len(discarded), 'interrupted episode')} discarded")
+        scored = [s for s in ran if s.saved and s.success is not None]
         if scored:
             wins = sum(s.success for s in scored)
             lines.append(f"stacking success {wins}/{len(scored)} ({100.0 * wins / len(scored):.0f}%)")
-        idle = sum(s.stats.idle_ticks_after_first for s in self.completed)
+        idle = sum(s.stats.idle_ticks_after_first for s in ran)
         lines.append(f"idle ticks after first action: {idle}")
         return "; ".join(lines)

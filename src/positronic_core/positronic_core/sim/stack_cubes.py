@@ -33,7 +33,7 @@ class StackCubesSim:
         self,
         *,
         camera_size: tuple[int, int] = (320, 240),
-        cameras: Iterable[str] = ("image.wrist", "image.exterior", "image.agent_view"),
+        cameras: Iterable[str] = stacking_task.CAMERAS,
         render_quality: str = "fast",
     ) -> None:
         """`camera_size` is (width, height); `render_quality` "fast" turns off shadows and multisampling."""

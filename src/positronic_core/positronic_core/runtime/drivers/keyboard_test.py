@@ -100,7 +100,7 @@ def test_start_save_start_reset_quit_on_a_terminal(tmp_path):
         assert terminal.wait() == 0, terminal.output[-4000:]
     finally:
         terminal.close()
-    assert "2 episode(s), 1 saved" in terminal.output
+    assert "2 episodes, 1 recorded" in terminal.output
     episodes = layout.episode_dirs(tmp_path)
     assert [path.resolve() for _, path in episodes] == [Path(saved.group(1)).resolve()], \
         "the reset episode left a directory behind"

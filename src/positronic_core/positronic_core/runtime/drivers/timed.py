@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from positronic_core.runtime.sim_runtime import SimRuntime
 from positronic_core.stacking_task import TASK
 
@@ -42,13 +44,20 @@ class TimedDriver:
             viewer = open_viewer(runtime.cameras)
         try:
             for _ in range(self.num_iterations):
-                episode = runtime.start(self.task, {"simulation.total_iterations": self.num_iterations})
-                while episode.now < self.simulation_time - 1e-9:
-                    episode.tick()
-                    if viewer is not None and not viewer.update(runtime.robot, episode):
-                        episode.stop(save=True)
-                        return
-                episode.stop(save=True)
+                if not self.run_episode(runtime, viewer):
+                    return
         finally:
             if viewer is not None:
                 viewer.close()
+
+    def run_episode(self, runtime: SimRuntime, viewer: Any = None) -> bool:
+        """One episode of `simulation_time`, saved; False when the viewer was closed (the run should end)."""
+        episode = runtime.start(self.task, {"simulation.total_iterations": self.num_iterations},
+                                duration_s=self.simulation_time, total=self.num_iterations)
+        while episode.now < self.simulation_time - 1e-9:
+            episode.tick()
+            if viewer is not None and not viewer.update(runtime.robot, episode):
+                episode.stop(save=True)
+                return False
+        episode.stop(save=True)
+        return True
