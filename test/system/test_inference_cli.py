@@ -111,6 +111,7 @@ def test_sigkill_mid_episode_keeps_earlier_episodes_and_marks_the_partial_one(tm
 @pytest.mark.parametrize("simulate_timeout", [True])
 def test_no_idle_ticks_between_chunks_with_a_slow_remote_model(tmp_path, simulate_timeout):
     from positronic_core.policy.remote import RemotePolicy
+    from positronic_core.runtime.drivers.timed import TimedDriver
     from positronic_core.runtime.sim_runtime import SimRuntime
     from positronic_core.serve.backends.hold_pose import HoldPoseSource
     from positronic_core.serve.server import running_server
@@ -122,13 +123,11 @@ def test_no_idle_ticks_between_chunks_with_a_slow_remote_model(tmp_path, simulat
             policy = RemotePolicy("127.0.0.1", server.port)
             runtime = SimRuntime(sim, policy, output_dir=tmp_path / "rec", cameras=["image.wrist", "image.exterior"],
                                  simulate_timeout=simulate_timeout, out=open(os.devnull, "w"))
-            episode = runtime.start("hold")
-            while episode.now < 6.0:
-                episode.tick()
-            summary = episode.stop()
+            TimedDriver(simulation_time=6.0, task="hold").run(runtime)
+            runtime.close()
     finally:
         sim.close()
-    stats = summary.stats
+    stats = runtime.completed[0].stats
     assert stats.requests >= 4  # 6 s of 2 s chunks: the run spans several chunk boundaries
     assert min(stats.latencies_s) >= 0.3  # the server's own delay, charged to simulated time
     # The arm waits for the first chunk exactly as many ticks as its measured latency spans; afterwards the next
