@@ -6,6 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 TASK = "Pick up the green cube and place it on the red cube."
+#: The cubes' poses (x, y, z, qw, qx, qy, qz): privileged simulator state, observed only by policies that ask for it
+#: (the scripted expert).
+RED_CUBE_POSE = "sim.box_red.pose"
+GREEN_CUBE_POSE = "sim.box_green.pose"
+PRIVILEGED_KEYS = (RED_CUBE_POSE, GREEN_CUBE_POSE)
 #: The scene's cameras, as observation keys.
 CAMERAS = ("image.wrist", "image.exterior", "image.agent_view")
 

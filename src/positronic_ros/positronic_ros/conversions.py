@@ -23,6 +23,11 @@ def camera_topic(camera: str) -> str:
     return f"/camera/{camera.removeprefix('image.')}/image_raw"
 
 
+def privileged_topic(key: str) -> str:
+    """`sim.box_red.pose` -> `/sim/box_red/pose`."""
+    return "/" + key.replace(".", "/")
+
+
 def camera_info_topic(camera: str) -> str:
     return f"/camera/{camera.removeprefix('image.')}/camera_info"
 

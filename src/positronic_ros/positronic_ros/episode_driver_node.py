@@ -19,7 +19,9 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
 from visualization_msgs.msg import Marker
 
+from positronic_core.runtime.episode_lifecycle import EpisodeLifecycle, LifecycleError, TimedPlan
 from positronic_core.stacking_task import TASK
+from positronic_core.wording import plural
 from positronic_interfaces.msg import EpisodeStatus
 from positronic_interfaces.srv import ResetEpisode, ScoreEpisode, StartEpisode, StopEpisode
 from positronic_ros import conversions
@@ -38,17 +40,22 @@ class EpisodeDriverNode(Node):
         self.mode = str(param("mode", "manual", "timed: run `iterations` episodes of `duration` s on their own; "
                                                 "manual: episodes start and stop by service call"))
         self.duration = float(param("duration", 15.0, "Timed mode: seconds per episode (ROS clock)"))
-        self.iterations = int(param("iterations", 1, "Timed mode: number of episodes"))
-        self.task = str(param("task", TASK, "Default instruction when /episode/start gives none"))
-        self.next_seed = int(param("seed", 0, "Seed of the first scene; each episode uses the next one"))
+        iterations = int(param("iterations", 1, "Timed mode: number of episodes"))
+        task = str(param("task", TASK, "Default instruction when /episode/start gives none"))
+        first_seed = int(param("seed", 0, "Seed of the first scene; each episode uses the next one"))
         self.reset_service = str(param("reset_service", "/sim/reset", "Scene reset service; empty on a real robot"))
         self.dataset_dir = str(param("dataset_dir", "", "Dataset the recorder converts episodes into (for scoring)"))
         self.start_delay = float(param("start_delay", 2.0, "Timed mode: seconds to wait for the other nodes"))
 
+        if self.mode not in ("timed", "manual"):
+            raise ValueError(f"parameter mode must be timed or manual, got {self.mode!r}")
+        try:
+            timed = TimedPlan(self.duration, iterations) if self.mode == "timed" else None
+            self.lifecycle = EpisodeLifecycle(first_seed=first_seed, task=task, timed=timed)
+        except ValueError as e:
+            raise ValueError(f"bad parameter: {e}") from None
         self.lock = threading.RLock()
         self.status = EpisodeStatus(state=EpisodeStatus.IDLE, episode_index=-1, seed=-1)
-        self.started_ns = 0
-        self.completed = 0
         services = ReentrantCallbackGroup()
         self.reset_client = self.create_client(ResetEpisode, self.reset_service, callback_group=services) \
             if self.reset_service else None
@@ -60,19 +67,20 @@ class EpisodeDriverNode(Node):
         self.create_service(ScoreEpisode, "/episode/score", self._on_score, callback_group=services)
         self.create_timer(0.5, self._publish, callback_group=MutuallyExclusiveCallbackGroup())
         self.timed_group = MutuallyExclusiveCallbackGroup()
-        if self.mode == "timed":
+        if timed is not None:
             self.create_timer(0.05, self._timed_tick, callback_group=self.timed_group)
-        elif self.mode != "manual":
-            raise ValueError(f"mode must be timed or manual, got {self.mode!r}")
         self._publish()
 
     def _now_ns(self) -> int:
         return self.get_clock().now().nanoseconds
 
+    def _now(self) -> float:
+        return self._now_ns() / 1e9
+
     def _publish(self) -> None:
         with self.lock:
             if self.status.state == EpisodeStatus.RUNNING:
-                self.status.elapsed = (self._now_ns() - self.started_ns) / 1e9
+                self.status.elapsed = self.lifecycle.elapsed(self._now())
             self.status_pub.publish(self.status)
             self.marker_pub.publish(self._marker())
 
@@ -105,54 +113,51 @@ class EpisodeDriverNode(Node):
 
     def start(self, task: str, metadata: str, seed: int) -> tuple[bool, str]:
         with self.lock:
-            if self.status.state == EpisodeStatus.RUNNING:
-                return False, f"episode {self.status.episode_index} is running; stop it first"
-            if metadata:
-                try:
-                    if not isinstance(json.loads(metadata), dict):
-                        raise ValueError("not an object")
-                except ValueError as e:
-                    return False, f"metadata must be a JSON object: {e}"
-            seed = seed if seed >= 0 else self.next_seed
-            self.next_seed = seed + 1
-        ok, message = self._reset_scene(seed)
-        if not ok:
-            return False, message
+            try:
+                episode = self.lifecycle.start(self._now(), task, metadata, seed)
+            except LifecycleError as e:
+                return False, str(e)
+        ok, message = self._reset_scene(episode.seed)
         with self.lock:
-            self.started_ns = self._now_ns()
+            if not ok:
+                self.lifecycle.abandon()
+                return False, message
+            # The episode's time starts after the scene reset, so nothing observed before it reaches the policy.
+            started_ns = self._now_ns()
+            episode.started_at = started_ns / 1e9
             self.status = EpisodeStatus(
-                state=EpisodeStatus.RUNNING, episode_index=self.status.episode_index + 1, seed=seed,
-                task=task or self.task, duration=self.duration if self.mode == "timed" else 0.0,
-                metadata=metadata or "{}")
-            self.status.header.stamp = conversions.ns_to_stamp(self.started_ns)
+                state=EpisodeStatus.RUNNING, episode_index=episode.index, seed=episode.seed, task=episode.task,
+                duration=self.duration if self.mode == "timed" else 0.0, metadata=json.dumps(episode.metadata))
+            self.status.header.stamp = conversions.ns_to_stamp(started_ns)
         self._publish()
-        self.get_logger().info(f"episode {self.status.episode_index} started (seed {seed}): {self.status.task}")
-        return True, f"episode {self.status.episode_index} started"
+        self.get_logger().info(f"episode {episode.index} started (seed {episode.seed}): {episode.task}")
+        return True, f"episode {episode.index} started"
 
     def stop(self, save: bool, outcome: str = "", notes: str = "") -> tuple[bool, str]:
         with self.lock:
-            if self.status.state != EpisodeStatus.RUNNING:
-                return False, "no episode is running"
-            self.status.elapsed = (self._now_ns() - self.started_ns) / 1e9
+            try:
+                ended = self.lifecycle.stop(self._now(), save, outcome, notes)
+            except LifecycleError as e:
+                return False, str(e)
+            self.status.elapsed = ended.elapsed_s
             self.status.state = EpisodeStatus.IDLE
-            self.status.saved, self.status.outcome, self.status.notes = bool(save), outcome, notes
+            self.status.saved, self.status.outcome, self.status.notes = ended.saved, outcome, notes
             self.status.header.stamp = conversions.ns_to_stamp(self._now_ns())
-            index = self.status.episode_index
+            index = ended.episode.index
         self._publish()
-        self.get_logger().info(f"episode {index} stopped ({'saved' if save else 'discarded'})")
-        return True, f"episode {index} {'saved' if save else 'discarded'}"
+        verdict = "saved" if save else "discarded"
+        self.get_logger().info(f"episode {index} stopped ({verdict})")
+        return True, f"episode {index} {verdict}"
 
     def _timed_tick(self) -> None:
         with self.lock:
-            running = self.status.state == EpisodeStatus.RUNNING
-            elapsed = (self._now_ns() - self.started_ns) / 1e9
-        if running and elapsed >= self.duration:
+            step = self.lifecycle.timed_step(self._now())
+        if step == "stop":
             self.stop(save=True)
-            self.completed += 1
-            if self.completed >= self.iterations:
-                self.get_logger().info(f"timed mode: {self.completed} episode(s) done")
-        elif not running and self.completed < self.iterations and self._now_ns() / 1e9 >= self.start_delay:
-            ok, message = self.start(self.task, "", -1)
+            if self.lifecycle.finished:
+                self.get_logger().info(f"timed mode: {plural(self.lifecycle.completed, 'episode')} done")
+        elif step == "start" and self._now() >= self.start_delay:
+            ok, message = self.start("", "", -1)
             if not ok:
                 self.get_logger().error(f"cannot start an episode: {message}")
 
@@ -167,10 +172,10 @@ class EpisodeDriverNode(Node):
 
     def _on_reset(self, request: ResetEpisode.Request, response: ResetEpisode.Response) -> ResetEpisode.Response:
         with self.lock:
-            running = self.status.state == EpisodeStatus.RUNNING
+            running = self.lifecycle.running
         if running:
             self.stop(save=False)
-        seed = int(request.seed) if request.seed >= 0 else self.next_seed
+        seed = int(request.seed) if request.seed >= 0 else self.lifecycle.next_seed
         response.success, response.message = self._reset_scene(seed)
         return response
 

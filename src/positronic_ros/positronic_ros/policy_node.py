@@ -18,7 +18,7 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
 from std_msgs.msg import String
 
-from positronic_core.policy.base import Policy
+from positronic_core.cfg.policy import build_policy
 from positronic_core.runtime.control_loop import ControlLoop
 from positronic_core.runtime.inference_executor import ThreadExecutor
 from positronic_interfaces.msg import EpisodeStatus, InferenceStats
@@ -30,23 +30,16 @@ from positronic_ros.topic_robot import TopicRobot
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
-def make_policy(kind: str, params: dict[str, Any]) -> Policy:
-    if kind == "scripted":
-        from positronic_core.policy.scripted import ScriptedStackingPolicy
-
-        return ScriptedStackingPolicy()
+def policy_fields(kind: str, params: dict[str, Any]) -> dict[str, Any]:
+    """ROS parameters -> the command line's `--policy.<field>` values (ROS parameters cannot be None: an empty
+    string or 0 stands for "not set")."""
     if kind == "remote":
-        from positronic_core.policy.remote import RemotePolicy
-
-        return RemotePolicy(params["host"], int(params["port"]), model_id=params["model_id"] or None,
-                            resize=int(params["resize"]) if params["resize"] > 0 else None,
-                            token=params["token"] or None)
+        return {"host": params["host"], "port": int(params["port"]), "model_id": params["model_id"] or None,
+                "resize": int(params["resize"]) if params["resize"] > 0 else None}
     if kind == "act":
-        from positronic_core.policy.local_act import LocalActPolicy
-
-        return LocalActPolicy(params["checkpoints_dir"], checkpoint=params["checkpoint"] or None,
-                              codec=params["codec"], device=params["device"])
-    raise ValueError(f"unknown policy {kind!r}: use scripted, remote or act")
+        return {"base.checkpoints_dir": params["checkpoints_dir"], "base.checkpoint": params["checkpoint"] or None,
+                "base.device": params["device"], "codec": params["codec"]}
+    return {}
 
 
 class RosClock:
@@ -72,7 +65,6 @@ class PolicyNode(Node):
             "port": param("port", 8000, "remote: policy server port"),
             "model_id": param("model_id", "", "remote: checkpoint id; empty = the server's latest"),
             "resize": param("resize", 640, "remote: downscale images whose longest side exceeds this; 0 = never"),
-            "token": param("token", "", "remote: bearer token (or set POSITRONIC_AUTH_TOKEN)"),
             "checkpoints_dir": param("checkpoints_dir", "", "act: LeRobot checkpoints directory"),
             "checkpoint": param("checkpoint", "", "act: checkpoint id; empty = the highest step"),
             "codec": param("codec", "ee", "act: ee or joints"),
@@ -80,7 +72,12 @@ class PolicyNode(Node):
         }
         self.policy_fps = float(param("policy_fps", 15.0, "Control rate: one action per tick"))
         self.cameras = list(param("cameras", ["image.wrist", "image.exterior"], "Cameras the policy observes"))
-        self.policy = make_policy(kind, settings)
+        if kind not in ("scripted", "remote", "act"):
+            raise ValueError(f"parameter policy must be scripted, remote or act, got {kind!r}")
+        if self.policy_fps <= 0:
+            raise ValueError(f"parameter policy_fps must be positive, got {self.policy_fps}")
+        # The bearer token comes from POSITRONIC_AUTH_TOKEN only: anyone on the DDS domain can read parameters.
+        self.policy = build_policy(kind, policy_fields(kind, settings))
         self.kind = kind
         self.robot = TopicRobot(self, self.cameras, 1.0 / self.policy_fps, self.policy.wants_privileged_state)
         clock = RosClock(self)

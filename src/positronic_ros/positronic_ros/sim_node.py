@@ -25,6 +25,7 @@ from positronic_core.geometry import pose7_to_pose12
 from positronic_core.robot.commands import Action, CartesianPosition
 from positronic_core.sim.scene import CAMERAS
 from positronic_core.sim.stack_cubes import StackCubesSim
+from positronic_core.stacking_task import PRIVILEGED_KEYS
 from positronic_interfaces.srv import ResetEpisode
 from positronic_ros import conversions
 from positronic_ros.node_main import declare, spin
@@ -82,8 +83,8 @@ class SimNode(Node):
         self.grip_pub = self.create_publisher(Float32, "/gripper/state", 10)
         self.observer_pubs = {name: self.create_publisher(Float32, f"/sim/{name}", 10)
                               for name in ("box_distance", "stacking_success")}
-        self.box_pubs = {key: self.create_publisher(PoseStamped, f"/sim/{key.split('.')[1]}/pose", 10)
-                         for key in ("sim.box_red.pose", "sim.box_green.pose")}
+        self.box_pubs = {key: self.create_publisher(PoseStamped, conversions.privileged_topic(key), 10)
+                         for key in PRIVILEGED_KEYS}
         self.image_pubs = {c: self.create_publisher(Image, conversions.camera_topic(c), qos_profile_sensor_data)
                            for c in cameras}
         self.info_pubs = {c: self.create_publisher(CameraInfo, conversions.camera_info_topic(c),

@@ -21,9 +21,10 @@ from std_msgs.msg import Float32
 from trajectory_msgs.msg import JointTrajectory
 
 from positronic_core.robot.commands import Action
+from positronic_core.stacking_task import PRIVILEGED_KEYS
 from positronic_ros import conversions
 
-PRIVILEGED_TOPICS = {"sim.box_red.pose": "/sim/box_red/pose", "sim.box_green.pose": "/sim/box_green/pose"}
+PRIVILEGED_TOPICS = {key: conversions.privileged_topic(key) for key in PRIVILEGED_KEYS}
 
 
 class TopicRobot:

@@ -7,8 +7,12 @@
   (`--policy.base.checkpoints_dir`, `--policy.base.checkpoint`, `--policy.base.device`, `--policy.codec`).
 """
 
+from collections.abc import Mapping
+from typing import Any
+
 import configuronic as cfn
 
+from positronic_core.policy.base import Policy
 from positronic_core.policy.remote import RemotePolicy
 from positronic_core.policy.scripted import ScriptedStackingPolicy
 
@@ -24,6 +28,16 @@ def _act_absolute(base: dict, codec: str = "ee"):
     from positronic_core.policy.local_act import LocalActPolicy
 
     return LocalActPolicy(base["checkpoints_dir"], checkpoint=base["checkpoint"], codec=codec, device=base["device"])
+
+
+def build_policy(kind: str, fields: Mapping[str, Any] | None = None) -> Policy:
+    """The policy `--policy=.<kind>` with `--policy.<field>=<value>` overrides builds on the command line, for
+    runtimes that have no command line (the ROS policy node): `kind` is scripted, remote or act (the
+    `act_absolute` config; its fields are `base.checkpoints_dir`, `base.checkpoint`, `base.device`, `codec`)."""
+    configs = {"scripted": scripted, "remote": remote, "act": act_absolute}
+    if kind not in configs:
+        raise ValueError(f"unknown policy {kind!r}: use {', '.join(configs)}")
+    return configs[kind].override(**dict(fields or {})).instantiate()
 
 
 scripted = cfn.Config(ScriptedStackingPolicy)

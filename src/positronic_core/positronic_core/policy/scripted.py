@@ -20,6 +20,7 @@ import numpy as np
 
 from positronic_core.geometry import quat_wxyz_to_matrix
 from positronic_core.robot.commands import Action, CartesianPosition
+from positronic_core.stacking_task import GREEN_CUBE_POSE, RED_CUBE_POSE
 
 CHUNK_SIZE = 15
 FPS = 15.0
@@ -81,8 +82,8 @@ class ScriptedStackingSession:
     def infer(self, observation: Mapping[str, Any]) -> list[Action]:
         ee = np.asarray(observation["robot_state.ee_pose"], dtype=np.float64)
         grip = float(np.asarray(observation["grip"]))
-        red = np.asarray(observation["sim.box_red.pose"], dtype=np.float64)
-        green = np.asarray(observation["sim.box_green.pose"], dtype=np.float64)
+        red = np.asarray(observation[RED_CUBE_POSE], dtype=np.float64)
+        green = np.asarray(observation[GREEN_CUBE_POSE], dtype=np.float64)
         position, yaw = ee[:3], yaw_of(quat_wxyz_to_matrix(ee[3:7]))
 
         self._update_stage(position, yaw, grip, red, green)

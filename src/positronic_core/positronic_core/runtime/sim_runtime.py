@@ -17,14 +17,12 @@ from positronic_core.dataset.writer import DatasetWriter, EpisodeWriter
 from positronic_core.policy.base import Policy
 from positronic_core.runtime.clocks import VirtualClock
 from positronic_core.runtime.control_loop import ControlLoop, LoopStats
+from positronic_core.runtime.episode_lifecycle import EpisodeLifecycle
 from positronic_core.runtime.inference_executor import InlineExecutor, charge_wall_time, no_delay
 from positronic_core.runtime.progress import ProgressLine
 from positronic_core.runtime.robot import SimulatedRobot
 from positronic_core.stacking_task import stacking_outcome
-
-
-def plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+from positronic_core.wording import plural
 
 
 @dataclass
@@ -154,7 +152,6 @@ class SimRuntime:
         self.policy_fps = policy_fps
         self.cameras = list(cameras)
         self.simulate_timeout = simulate_timeout
-        self.base_seed = seed
         self.statics = dict(statics or {})
         self.out = out
         self.progress = ProgressLine(out)
@@ -166,9 +163,9 @@ class SimRuntime:
         self.loop = ControlLoop(robot, policy, clock=self.clock,
                                 executor=InlineExecutor(self.clock, charge_wall_time if simulate_timeout else no_delay),
                                 policy_fps=policy_fps, cameras=self.cameras, on_error="raise")
+        self.lifecycle = EpisodeLifecycle(first_seed=seed)
         self.current: RunningEpisode | None = None
         self.started_wall = time.monotonic()
-        self._started = 0
 
     def policy_statics(self) -> dict[str, Any]:
         # Read at stop: a remote policy learns its server's meta (checkpoint id, codec) only once a session opens.
@@ -180,20 +177,24 @@ class SimRuntime:
         """Resets the scene and opens a policy session, then creates the episode's recording: a session the
         policy refuses raises before anything is written. `duration_s` and `total` only feed the progress line,
         which timed runs show."""
-        index = self._started
-        seed = self.base_seed + index
-        self.robot.reset(seed)
-        self.clock.reset()
-        self.loop.start_episode(task)
-        writer = self.writer.new_episode() if self.writer is not None else None
+        episode = self.lifecycle.start(0.0, task)
+        index, seed = episode.index, episode.seed
+        try:
+            self.robot.reset(seed)
+            self.clock.reset()
+            self.loop.start_episode(task)
+            writer = self.writer.new_episode() if self.writer is not None else None
+        except BaseException:
+            self.lifecycle.abandon()
+            raise
         self.loop.sink = writer
-        self._started += 1
         all_statics = {**self.statics, "task": task, "simulation.seed": seed, "simulation.iteration": index,
                        **(statics or {})}
         self.current = RunningEpisode(self, index, seed, task, writer, all_statics, duration_s, total)
         return self.current
 
     def finished(self, summary: EpisodeSummary) -> EpisodeSummary:
+        self.lifecycle.stop(self.clock.now(), save=summary.saved)
         self.current = None
         self.completed.append(summary)
         self.progress.clear()

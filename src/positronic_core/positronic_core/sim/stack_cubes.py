@@ -149,7 +149,8 @@ class StackCubesSim:
         return observers.stacking_scores(self._stacking_scene())
 
     def privileged_state(self) -> dict[str, np.ndarray]:
-        return {"sim.box_red.pose": self._box_pose("red"), "sim.box_green.pose": self._box_pose("green")}
+        return {stacking_task.RED_CUBE_POSE: self._box_pose("red"),
+                stacking_task.GREEN_CUBE_POSE: self._box_pose("green")}
 
     def close(self) -> None:
         self._renderer.close()

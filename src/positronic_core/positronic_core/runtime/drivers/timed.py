@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from positronic_core.runtime.episode_lifecycle import TimedPlan
 from positronic_core.runtime.sim_runtime import SimRuntime
 from positronic_core.stacking_task import TASK
 
@@ -20,12 +21,13 @@ class TimedDriver:
 
     def __init__(self, simulation_time: float = 15.0, num_iterations: int = 1, task: str = TASK,
                  show_gui: bool = False) -> None:
-        if simulation_time <= 0:
+        if not simulation_time > 0:
             raise ValueError(f"--driver.simulation_time must be positive, got {simulation_time}")
         if int(num_iterations) < 1:
             raise ValueError(f"--driver.num_iterations must be at least 1, got {num_iterations}")
-        self.simulation_time = float(simulation_time)
-        self.num_iterations = int(num_iterations)
+        self.plan = TimedPlan(float(simulation_time), int(num_iterations))
+        self.simulation_time = self.plan.duration_s
+        self.num_iterations = self.plan.iterations
         self.task = task
         self.show_gui = bool(show_gui)
 
@@ -54,7 +56,7 @@ class TimedDriver:
         """One episode of `simulation_time`, saved; False when the viewer was closed (the run should end)."""
         episode = runtime.start(self.task, {"simulation.total_iterations": self.num_iterations},
                                 duration_s=self.simulation_time, total=self.num_iterations)
-        while episode.now < self.simulation_time - 1e-9:
+        while not self.plan.over(episode.now):
             episode.tick()
             if viewer is not None and not viewer.update(runtime.robot, episode):
                 episode.stop(save=True)
