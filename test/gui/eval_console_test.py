@@ -7,7 +7,8 @@ import pytest
 
 from positronic_core.dataset import layout
 from positronic_core.dataset.reader import Dataset
-from positronic_core.runtime.drivers.eval_ui import EVAL_TASKS, FAIL, RAN_OUT_OF_TIME, SUCCESS
+from positronic_core.runtime.drivers.eval_ui import EVAL_TASKS
+from positronic_core.runtime.eval_session import FAIL, RAN_OUT_OF_TIME, SUCCESS
 
 pytest.importorskip("dearpygui", reason="DearPyGui is not installed (pip install positronic_core[gui])")
 

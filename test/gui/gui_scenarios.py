@@ -20,16 +20,9 @@ import dearpygui.dearpygui as dpg
 from screen_checks import assert_shows
 
 from positronic_core.policy.scripted import ScriptedStackingPolicy
-from positronic_core.runtime.drivers.eval_ui import (
-    EVAL_TASKS,
-    FAIL,
-    RAN_OUT_OF_TIME,
-    SUCCESS,
-    EvalSession,
-    EvalState,
-    EvalUIDriver,
-)
+from positronic_core.runtime.drivers.eval_ui import EVAL_TASKS, EvalUIDriver
 from positronic_core.runtime.drivers.timed import TimedDriver
+from positronic_core.runtime.eval_session import FAIL, RAN_OUT_OF_TIME, SUCCESS, EvalSession, EvalState
 from positronic_core.runtime.gui import eval_console
 from positronic_core.runtime.gui.app import DpgApp
 from positronic_core.runtime.gui.eval_console import (

@@ -1,6 +1,6 @@
 """The "Evaluation Control" window: camera feeds on the left, the operator's controls on the right.
 
-A thin layer over `EvalSession` (`positronic_core.runtime.drivers.eval_ui`): each button calls one session method,
+A thin layer over `EvalSession` (`positronic_core.runtime.eval_session`): each button calls one session method,
 and after every state change the widgets are re-synced (what is enabled, the outcome preselected for review). Every
 widget has a fixed tag (the constants below) so that a test can set values and call callbacks without a mouse.
 """
@@ -15,7 +15,7 @@ from typing import Any
 import dearpygui.dearpygui as dpg
 import numpy as np
 
-from positronic_core.runtime.drivers.eval_ui import (
+from positronic_core.runtime.eval_session import (
     OUTCOMES,
     STOP_OUTCOMES,
     EvalError,
