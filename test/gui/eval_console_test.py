@@ -16,6 +16,9 @@ pytest.importorskip("dearpygui", reason="DearPyGui is not installed (pip install
 def test_console_records_verdicts_and_cancel_leaves_nothing(gui_run, tmp_path):
     seen = gui_run("eval_console", str(tmp_path))
 
+    # The session's clock is injected and moved one tick (1/15 s) per step: one episode tick per console step.
+    assert seen["steps_to_0.4s"] == 6 and seen["steps_to_cap"] == 15
+
     assert seen["grid_scene"][0] == 0 and seen["grid_scene"][1] > 0, "the feed shows the running episode"
     assert set(seen["running_difference"]) == {"image.wrist", "image.exterior"}
     assert seen["preselected"] == [FAIL, 0]
@@ -35,7 +38,7 @@ def test_console_records_verdicts_and_cancel_leaves_nothing(gui_run, tmp_path):
     assert first.static["eval.outcome"] == FAIL
     assert first.static["eval.total_items"] == 3 and first.static["eval.successful_items"] == 1
     assert first.static["eval.notes"] == "grasped, then dropped the cube"
-    assert 0.4 <= first.static["eval.duration"] < 1.0 and first.static["eval.time_cap"] == 1.0
+    assert first.static["eval.duration"] == pytest.approx(0.4, abs=1e-9) and first.static["eval.time_cap"] == 1.0
     assert second.static["task"] == "Stack the cubes, then wave."
     assert second.static["eval.outcome"] == RAN_OUT_OF_TIME
     assert second.static["eval.total_items"] == 3 and second.static["eval.successful_items"] == 0

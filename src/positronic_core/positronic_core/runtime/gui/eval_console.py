@@ -2,7 +2,8 @@
 
 A thin layer over `EvalSession` (`positronic_core.runtime.eval_session`): each button calls one session method,
 and after every state change the widgets are re-synced (what is enabled, the outcome preselected for review). Every
-widget has a fixed tag (the constants below) so that a test can set values and call callbacks without a mouse.
+widget has a fixed tag (the constants below) so that a test can set values and call callbacks without a mouse. The
+camera feeds are paced on the session's clock, so a test that injects one clock controls both.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ class EvalConsole:
     """The console window for one `EvalSession`. `run()` loops until Quit or the window closes."""
 
     def __init__(self, session: EvalSession, *, tasks: Sequence[str], box: tuple[int, int] = (320, 240),
-                 camera_fps: float = 10.0, gui_fps: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
+                 camera_fps: float = 10.0, gui_fps: float = 30.0) -> None:
         self.session = session
         self.tasks = list(tasks)
         self.frame_interval = 1.0 / gui_fps
@@ -82,7 +83,7 @@ class EvalConsole:
         grid_w, grid_h = CameraGrid.panel_size(len(cameras), box)
         self.app = DpgApp("Evaluation Control", grid_w + CONTROLS_WIDTH + 40, max(grid_h, 760) + 40)
         try:
-            self._build(cameras, box, camera_fps, clock)
+            self._build(cameras, box, camera_fps)
             self.app.show()
             self._sync()
         except BaseException:
@@ -91,7 +92,7 @@ class EvalConsole:
 
     # Layout -----------------------------------------------------------------------------------------------------
 
-    def _build(self, cameras: list[str], box: tuple[int, int], camera_fps: float, clock: Callable[[], float]) -> None:
+    def _build(self, cameras: list[str], box: tuple[int, int], camera_fps: float) -> None:
         dpg.bind_theme(_disabled_theme())
         with dpg.window(tag=WINDOW, no_title_bar=True, no_move=True, no_resize=True):
             with dpg.group(horizontal=True):
@@ -126,7 +127,7 @@ class EvalConsole:
                     dpg.add_text("", tag=MESSAGE, wrap=CONTROLS_WIDTH - 20, color=_INFO_COLOR)
                     dpg.add_button(label="Quit", tag=QUIT, width=-1, callback=self._on_quit)
         dpg.set_primary_window(WINDOW, True)
-        self.grid = CameraGrid(cameras, cameras_panel, box=box, max_fps=camera_fps, clock=clock)
+        self.grid = CameraGrid(cameras, cameras_panel, box=box, max_fps=camera_fps, clock=self.session.clock)
 
     # Loop -------------------------------------------------------------------------------------------------------
 
