@@ -30,7 +30,8 @@ def test_console_records_verdicts_and_cancel_leaves_nothing(gui_run, tmp_path):
     assert seen["success_preselected"] == [SUCCESS, 3, 3]
     assert "episode 2 discarded" in seen["cancelled"]
     assert seen["step_after_quit"] is False
-    assert [(index, saved) for index, saved, _ in seen["completed"]] == [(0, True), (1, True), (2, False)]
+    # The operator's verdicts, graded as reports count them (Fail with 1 of 3 items done is partial).
+    assert seen["completed"] == [[0, True, "partial"], [1, True, "failure"], [2, False, None]]
 
     assert len(layout.episode_dirs(tmp_path)) == 2, "the cancelled episode left a directory behind"
     first, second = Dataset(tmp_path)

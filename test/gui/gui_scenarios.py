@@ -214,7 +214,7 @@ def eval_console_flow(output_dir: str) -> dict[str, Any]:
     finally:
         console.close()
         robot.close()
-    observed["completed"] = [[s.index, s.saved, None if s.path is None else str(s.path)] for s in runtime.completed]
+    observed["completed"] = [[s.index, s.saved, s.verdict] for s in runtime.completed]
     return observed
 
 

@@ -12,8 +12,9 @@ methods, and the `eval_ui` driver (`positronic_core.runtime.drivers.eval_ui`) bu
 - The time cap is simulated seconds: the first tick at or past it stops the episode with outcome "Ran out of time".
 - A stopped episode stays open (not yet written) while the operator reviews it. Submit saves it with the statics
   `eval.outcome`, `eval.total_items`, `eval.successful_items`, `eval.notes`, `eval.duration` (simulated seconds from
-  Start to stop) and `eval.time_cap`; Cancel discards it and nothing is left on disk. Quitting with an episode not
-  yet submitted discards it too: an evaluation episode without a verdict is not a result.
+  Start to stop) and `eval.time_cap`, and the episode's summary line shows the operator's verdict beside the
+  simulator's (`sim_runtime.EpisodeSummary`); Cancel discards it and nothing is left on disk. Quitting with an
+  episode not yet submitted discards it too: an evaluation episode without a verdict is not a result.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from positronic_core.runtime.sim_runtime import EpisodeSummary, RunningEpisode, SimRuntime
+from positronic_core.runtime.sim_runtime import EpisodeSummary, OperatorVerdict, RunningEpisode, SimRuntime
 
 SUCCESS = "Success"
 PARTIAL = "Partial"
@@ -76,6 +77,18 @@ class Verdict:
             raise EvalError(f"successful items must be between 0 and the total ({total}), got {successful}")
         if not isinstance(self.notes, str):
             raise EvalError(f"notes must be text, got {type(self.notes).__name__}")
+
+    @property
+    def grade(self) -> str:
+        """How reports count this verdict: "success", "partial" or "failure". Items counted short of the total make a
+        Success partial, and so do items counted under a failure outcome (`evaluate.outcomes` reads the recorded
+        statics back by the same rule)."""
+        some_items = self.successful_items > 0
+        if self.outcome == SUCCESS:
+            return "partial" if some_items and self.successful_items < self.total_items else "success"
+        if self.outcome == PARTIAL or some_items:
+            return "partial"
+        return "failure"
 
     def statics(self) -> dict[str, Any]:
         return {"eval.outcome": self.outcome, "eval.total_items": self.total_items,
@@ -167,17 +180,17 @@ class EvalSession:
         """Save the reviewed episode with the verdict's statics; back to WAITING."""
         self._require(EvalState.REVIEWING, "submit")
         statics = {**verdict.statics(), "eval.duration": round(self.duration, 6), "eval.time_cap": self.time_cap}
-        return self._finish(save=True, statics=statics)
+        return self._finish(save=True, statics=statics, operator=OperatorVerdict(verdict.grade, verdict.outcome))
 
     def cancel(self) -> EpisodeSummary:
         """Discard the reviewed episode; back to WAITING."""
         self._require(EvalState.REVIEWING, "cancel")
-        return self._finish(save=False)
+        return self._finish(save=False, stopped_by_operator=True)
 
-    def _finish(self, save: bool, statics: dict[str, Any] | None = None) -> EpisodeSummary:
+    def _finish(self, **stop: Any) -> EpisodeSummary:
         episode, self.episode = self.episode, None
         try:
-            self.last = episode.stop(save=save, statics=statics)
+            self.last = episode.stop(**stop)
         finally:
             self.outcome = None
             self._enter(EvalState.WAITING)
@@ -187,4 +200,4 @@ class EvalSession:
         """Discard an episode that was started but not submitted (quitting mid-episode); None if there was none."""
         if self.episode is None:
             return None
-        return self._finish(save=False)
+        return self._finish(save=False, stopped_by_operator=True)

@@ -16,6 +16,7 @@ from positronic_core.runtime.eval_session import (
     OUTCOMES,
     PARTIAL,
     RAN_OUT_OF_TIME,
+    STALLED,
     STOP_OUTCOMES,
     SUCCESS,
     EvalError,
@@ -24,6 +25,7 @@ from positronic_core.runtime.eval_session import (
     Verdict,
     suggested_successful_items,
 )
+from positronic_core.runtime.sim_runtime import OperatorVerdict
 
 TICK = 1.0 / 15.0
 
@@ -35,14 +37,18 @@ class FakeEpisode:
     now: float = 0.0
     ticks: int = 0
     stopped: list[tuple[bool, dict[str, Any] | None]] = field(default_factory=list)
+    operator: OperatorVerdict | None = None
+    stopped_by_operator: bool = False
 
     def tick(self) -> None:
         self.ticks += 1
         self.now = round(self.ticks * TICK, 9)
 
-    def stop(self, save: bool = True, statics: dict[str, Any] | None = None) -> str:
+    def stop(self, save: bool = True, statics: dict[str, Any] | None = None, *,
+             operator: OperatorVerdict | None = None, stopped_by_operator: bool = False) -> str:
         assert not self.stopped, "an episode is stopped exactly once"
         self.stopped.append((save, statics))
+        self.operator, self.stopped_by_operator = operator, stopped_by_operator
         return f"summary {self.index}"
 
 
@@ -84,6 +90,7 @@ def test_full_cycle_submits_the_verdict_as_statics():
     assert episode.stopped == [(True, {"eval.outcome": FAIL, "eval.total_items": 3, "eval.successful_items": 1,
                                        "eval.notes": "slipped", "eval.duration": pytest.approx(2.0),
                                        "eval.time_cap": 60.0})]
+    assert episode.operator == OperatorVerdict("partial", FAIL) and not episode.stopped_by_operator
 
 
 def test_cancel_discards_and_the_next_episode_starts_fresh():
@@ -93,6 +100,7 @@ def test_cancel_discards_and_the_next_episode_starts_fresh():
     s.stop(SUCCESS)
     s.cancel()
     assert first.stopped == [(False, None)]
+    assert first.operator is None and first.stopped_by_operator, "a discarded episode has no verdict"
     second = s.start("stack")
     assert second is not first and s.state is EvalState.RUNNING and s.duration == 0.0
 
@@ -185,6 +193,23 @@ def test_verdict_validation(kwargs, message):
         Verdict(**{"outcome": PARTIAL, **kwargs})
 
 
+@pytest.mark.parametrize(
+    "outcome, total, successful, grade",
+    [
+        (SUCCESS, 1, 0, "success"),  # the items were left at their default
+        (SUCCESS, 3, 3, "success"),
+        (SUCCESS, 3, 2, "partial"),
+        (PARTIAL, 3, 0, "partial"),
+        (FAIL, 1, 0, "failure"),
+        (RAN_OUT_OF_TIME, 4, 0, "failure"),
+        (RAN_OUT_OF_TIME, 4, 1, "partial"),
+        (STALLED, 2, 2, "partial"),
+    ],
+)
+def test_grade_is_how_reports_count_the_verdict(outcome, total, successful, grade):
+    assert Verdict(outcome, total_items=total, successful_items=successful).grade == grade
+
+
 def test_a_refused_submit_keeps_the_episode_under_review():
     s = session()
     episode = s.start("stack")
@@ -203,6 +228,7 @@ def test_close_discards_an_unsubmitted_episode():
     s.advance()
     assert s.close() == "summary 0"
     assert episode.stopped == [(False, None)] and s.state is EvalState.WAITING
+    assert episode.operator is None and episode.stopped_by_operator
 
 
 def test_outcome_lists_and_suggestions():
@@ -218,7 +244,8 @@ def test_time_cap_must_be_positive():
 
 
 def test_submit_and_cancel_on_the_simulator(tmp_path):
-    """Real episodes: Submit writes the verdict into static.json, Cancel leaves no directory behind."""
+    """Real episodes: Submit writes the verdict into static.json and the operator's verdict wins on the terminal,
+    Cancel leaves no directory behind."""
     pytest.importorskip("mujoco")
     from positronic_core.dataset import layout
     from positronic_core.policy.scripted import ScriptedStackingPolicy
@@ -228,12 +255,14 @@ def test_submit_and_cancel_on_the_simulator(tmp_path):
     cameras = ("image.exterior",)
     robot = StackCubesSim(camera_size=(96, 72), cameras=cameras)
     try:
-        runtime = SimRuntime(robot, ScriptedStackingPolicy(), output_dir=tmp_path, cameras=cameras, out=io.StringIO())
+        printed = io.StringIO()
+        runtime = SimRuntime(robot, ScriptedStackingPolicy(), output_dir=tmp_path, cameras=cameras, out=printed)
         s = EvalSession(runtime, time_cap=0.5, realtime=False)
         s.start("Pick up the green cube.")
         while s.state is EvalState.RUNNING:
             s.advance()
-        summary = s.submit(Verdict(RAN_OUT_OF_TIME, total_items=2, successful_items=0, notes="cap"))
+        # The cap stopped it, but the operator judges the task done: Success, though no stack was held in 0.5 s.
+        summary = s.submit(Verdict(SUCCESS, total_items=2, successful_items=2, notes="cap"))
         s.start("Stack the cubes.")
         s.advance()
         s.stop(SUCCESS)
@@ -244,7 +273,12 @@ def test_submit_and_cancel_on_the_simulator(tmp_path):
     assert [path for _, path in dirs] == [summary.path]
     static = json.loads((summary.path / "static.json").read_text())
     assert static["task"] == "Pick up the green cube."
-    assert static["eval.outcome"] == RAN_OUT_OF_TIME and static["eval.notes"] == "cap"
-    assert static["eval.total_items"] == 2 and static["eval.successful_items"] == 0
+    assert static["eval.outcome"] == SUCCESS and static["eval.notes"] == "cap"
+    assert static["eval.total_items"] == 2 and static["eval.successful_items"] == 2
+    assert static["eval.auto_success"] is False and "eval.ended_by" not in static
+    submitted, cancelled = printed.getvalue().splitlines()
+    assert ": success (operator; auto: failure) " in submitted and submitted.endswith(str(summary.path))
+    assert ": no verdict (stopped by operator; auto: failure) " in cancelled and cancelled.endswith("(not saved)")
+    assert "success 1/1 (100%, 1 judged by the operator)" in runtime.summary()
     # The cap (0.5 s) falls between two ticks (7.5 ticks at 15 Hz): the episode stops at the first tick past it.
     assert static["eval.duration"] == pytest.approx(8 / 15, abs=1e-6) and static["eval.time_cap"] == 0.5

@@ -19,8 +19,24 @@ from positronic_core.runtime.robot import Robot
 from positronic_core.stacking_task import stacking_outcome
 
 
+@dataclass(frozen=True)
+class OperatorVerdict:
+    """How a person judged an episode: `grade` is "success", "partial" or "failure", `label` their own word for it
+    (an evaluation console outcome such as "Stalled")."""
+
+    grade: str
+    label: str
+
+
 @dataclass
 class EpisodeSummary:
+    """One finished episode.
+
+    Three verdicts can meet here, and the operator's wins: `operator` is a person's verdict, when one was given;
+    `success` is the simulator's own (`stacking_task`), None when the task has none; `stopped_by_operator` marks an
+    episode a person cut short without a verdict (keyboard `p`), which the simulator's verdict cannot judge.
+    """
+
     index: int
     seed: int
     task: str
@@ -30,9 +46,28 @@ class EpisodeSummary:
     duration_s: float
     stats: EpisodeStats
     path: Path | None
+    operator: OperatorVerdict | None = None
+    stopped_by_operator: bool = False
+
+    @property
+    def verdict(self) -> str | None:
+        """The verdict that counts: "success", "partial", "failure", or None when the episode has none."""
+        if self.operator is not None:
+            return self.operator.grade
+        if self.stopped_by_operator or self.success is None:
+            return None
+        return "success" if self.success else "failure"
 
     def line(self) -> str:
-        outcome = "n/a" if self.success is None else ("success" if self.success else "failure")
+        auto = "n/a" if self.success is None else ("success" if self.success else "failure")
+        if self.operator is not None:
+            label = self.operator.label
+            who = "operator" if label.lower() == self.operator.grade else f"operator: {label}"
+            outcome = f"{self.operator.grade} ({who}; auto: {auto})"
+        elif self.stopped_by_operator:
+            outcome = f"no verdict (stopped by operator; auto: {auto})"
+        else:
+            outcome = auto
         stacking = "" if self.final_stacking is None else f" stacking={self.final_stacking:.2f}"
         where = f" -> {self.path}" if self.path else (" (not saved)" if not self.saved else "")
         return (f"episode {self.index} seed={self.seed}: {outcome}{stacking} duration={self.duration_s:.1f}s "
@@ -76,7 +111,10 @@ class RunningEpisode:
     def tick(self) -> None:
         self.loop.tick()
 
-    def stop(self, save: bool = True, statics: Mapping[str, Any] | None = None) -> EpisodeSummary:
+    def stop(self, save: bool = True, statics: Mapping[str, Any] | None = None, *,
+             operator: OperatorVerdict | None = None, stopped_by_operator: bool = False) -> EpisodeSummary:
+        """End the episode, and record it with `statics` if `save`. `operator` is a person's verdict (its statics
+        are the caller's to give); `stopped_by_operator` marks an episode a person cut short without one."""
         stats = self.loop.finish()
         self.session.close()
         history = stats.stacking_history
@@ -89,6 +127,9 @@ class RunningEpisode:
                 if success is not None:
                     all_statics["eval.auto_success"] = success
                     all_statics["eval.final_stacking_success"] = final
+                if stopped_by_operator:
+                    # Upstream Positronic's key for a run a person ended; its automatic verdict judged a cut-short run.
+                    all_statics["eval.ended_by"] = "operator"
                 all_statics["inference.idle_ticks"] = stats.idle_ticks
                 all_statics["inference.requests"] = stats.requests
                 for key, value in all_statics.items():
@@ -96,7 +137,8 @@ class RunningEpisode:
                 path = self.writer.finish()
             else:
                 self.writer.abort()
-        summary = EpisodeSummary(self.index, self.seed, self.task, save, success, final, self.loop.now, stats, path)
+        summary = EpisodeSummary(self.index, self.seed, self.task, save, success, final, self.loop.now, stats, path,
+                                 operator=operator, stopped_by_operator=stopped_by_operator)
         self.runtime.completed.append(summary)
         print(summary.line(), file=self.runtime.out, flush=True)
         return summary
@@ -136,13 +178,22 @@ class SimRuntime:
         return RunningEpisode(self, index, seed, task, writer, all_statics)
 
     def summary(self) -> str:
-        scored = [s for s in self.completed if s.saved and s.success is not None]
         if not self.completed:
             return "no episodes run"
-        lines = [f"{len(self.completed)} episode(s), {sum(s.saved for s in self.completed)} saved"]
+        saved = [s for s in self.completed if s.saved]
+        lines = [f"{len(self.completed)} episode(s), {len(saved)} saved"]
+        scored = [s for s in saved if s.verdict is not None]
         if scored:
-            wins = sum(s.success for s in scored)
-            lines.append(f"stacking success {wins}/{len(scored)} ({100.0 * wins / len(scored):.0f}%)")
+            wins = sum(s.verdict == "success" for s in scored)
+            partial = sum(s.verdict == "partial" for s in scored)
+            judged = sum(s.operator is not None for s in scored)
+            details = [f"{100.0 * wins / len(scored):.0f}%"]
+            details += [f"{partial} partial"] if partial else []
+            details += [f"{judged} judged by the operator"] if judged else []
+            lines.append(f"success {wins}/{len(scored)} ({', '.join(details)})")
+        unjudged = sum(s.verdict is None and s.stopped_by_operator for s in saved)
+        if unjudged:
+            lines.append(f"{unjudged} stopped by the operator without a verdict (score them in the review server)")
         idle = sum(s.stats.idle_ticks_after_first for s in self.completed)
         lines.append(f"idle ticks after first action: {idle}")
         return "; ".join(lines)

@@ -46,7 +46,7 @@ class TimedDriver:
                 while episode.now < self.simulation_time - 1e-9:
                     episode.tick()
                     if viewer is not None and not viewer.update(runtime.robot, episode):
-                        episode.stop(save=True)
+                        episode.stop(save=True, stopped_by_operator=True)  # closed before its simulation_time
                         return
                 episode.stop(save=True)
         finally:
