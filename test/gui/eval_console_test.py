@@ -1,7 +1,10 @@
 """The evaluation console on a virtual screen, on the real simulator with the scripted policy and a recording:
-Start -> Fail -> items and notes -> Submit, a time-capped episode, Success -> Cancel, and Quit."""
+Start -> Fail -> items and notes -> Submit, a time-capped episode, Success -> Cancel, and Quit; then the keyboard
+shortcuts from real key presses."""
 
 from __future__ import annotations
+
+import ctypes.util
 
 import pytest
 
@@ -45,6 +48,21 @@ def test_console_records_verdicts_and_cancel_leaves_nothing(gui_run, tmp_path):
     assert second.static["eval.total_items"] == 3 and second.static["eval.successful_items"] == 0
     assert second.static["eval.notes"] == "" and abs(second.static["eval.duration"] - 1.0) < 1e-6
     assert "image.wrist" in first.video_names and first.duration_ns > 0
+
+
+@pytest.mark.skipif(ctypes.util.find_library("Xtst") is None, reason="libXtst is not installed (Debian: libxtst6)")
+def test_shortcuts_from_real_key_presses(gui_run, tmp_path):
+    seen = gui_run("eval_console_keys", str(tmp_path))
+    assert seen["s_waiting"] == "running"
+    # Escape and Enter belong to review, S to waiting: while running they do nothing, not even complain.
+    assert seen["escape_running"] == seen["return_running"] == seen["s_running"] == "running"
+    assert seen["message_running"].startswith("episode 0 running"), seen["message_running"]
+    assert seen["return_reviewing"] == "waiting", "Enter submits"
+    assert seen["s_again"] == "running"
+    assert seen["escape_reviewing"] == "waiting", "Escape cancels"
+    assert seen["s_typing"] == "waiting" and seen["typed"] == "s", "a key typed into a field is the field's"
+    assert seen["completed"] == [[0, True, "failure"], [1, False, None]]
+    assert len(layout.episode_dirs(tmp_path)) == 1
 
 
 def test_driver_loop_quits_and_discards_the_unsubmitted_episode(gui_run, tmp_path):

@@ -18,6 +18,7 @@ from typing import Any
 
 import dearpygui.dearpygui as dpg
 from screen_checks import assert_shows
+from xtest_keyboard import XTestKeyboard
 
 from positronic_core.policy.scripted import ScriptedStackingPolicy
 from positronic_core.runtime.drivers.eval_ui import EVAL_TASKS, EvalUIDriver
@@ -218,6 +219,61 @@ def eval_console_flow(output_dir: str) -> dict[str, Any]:
     return observed
 
 
+def eval_console_keys(output_dir: str) -> dict[str, Any]:
+    """The console's shortcuts from real key presses (XTest): S, Enter and Escape, when their buttons are enabled and
+    a field is not being typed into."""
+    cameras = ("image.exterior",)
+    robot = StackCubesSim(camera_size=SIZE, cameras=cameras)
+    runtime = SimRuntime(robot, ScriptedStackingPolicy(), output_dir=Path(output_dir), cameras=cameras,
+                         out=io.StringIO())
+    clock = ManualClock()
+    session = EvalSession(runtime, time_cap=30.0, clock=clock)
+    console = EvalConsole(session, tasks=EVAL_TASKS, box=SIZE)
+    keyboard = XTestKeyboard()
+    seen: list[int] = []
+    with dpg.handler_registry():
+        dpg.add_key_press_handler(callback=lambda sender, key, user_data: seen.append(key))
+    observed: dict[str, Any] = {}
+
+    def tap(name: str, code: int) -> str:
+        """Press a key, step until the window has seen it, and return the state it left the session in."""
+        seen.clear()
+        keyboard.tap(name)
+        deadline = time.monotonic() + 20.0  # X delivers in microseconds; this only bounds a broken setup
+        while code not in seen:
+            assert console.step(), "the console closed unexpectedly"
+            clock.t += TICK
+            assert time.monotonic() < deadline, f"the window never received {name!r} (focus?)"
+            time.sleep(0.002)
+        return session.state.value
+
+    try:
+        assert console.step()
+        observed["s_waiting"] = tap("s", dpg.mvKey_S)
+        observed["escape_running"] = tap("Escape", dpg.mvKey_Escape)
+        observed["return_running"] = tap("Return", dpg.mvKey_Return)
+        observed["s_running"] = tap("s", dpg.mvKey_S)
+        observed["message_running"] = dpg.get_value(MESSAGE)
+        press(stop_tag(FAIL))
+        observed["return_reviewing"] = tap("Return", dpg.mvKey_Return)
+        observed["s_again"] = tap("s", dpg.mvKey_S)
+        press(stop_tag(SUCCESS))
+        observed["escape_reviewing"] = tap("Escape", dpg.mvKey_Escape)
+
+        # Typing the Other task: the "s" goes into the field and starts nothing.
+        dpg.set_value(TASK, OTHER)
+        dpg.focus_item(TASK_OTHER)
+        step_until(console, clock, lambda: dpg.is_item_active(TASK_OTHER), limit=50)
+        observed["s_typing"] = tap("s", dpg.mvKey_S)
+        observed["typed"] = dpg.get_value(TASK_OTHER)
+    finally:
+        keyboard.close()
+        console.close()
+        robot.close()
+    observed["completed"] = [[s.index, s.saved, s.verdict] for s in runtime.completed]
+    return observed
+
+
 def eval_driver_quit(output_dir: str) -> dict[str, Any]:
     """The driver's own loop: Start on the third step, Quit mid-episode; the unsubmitted episode is discarded."""
     cameras = ("image.exterior",)
@@ -250,7 +306,7 @@ def eval_driver_quit(output_dir: str) -> dict[str, Any]:
 
 
 SCENARIOS = {"viewer": viewer, "timed_viewer": timed_viewer, "eval_console": eval_console_flow,
-             "eval_driver_quit": eval_driver_quit}
+             "eval_console_keys": eval_console_keys, "eval_driver_quit": eval_driver_quit}
 
 if __name__ == "__main__":
     result = SCENARIOS[sys.argv[1]](*sys.argv[2:])

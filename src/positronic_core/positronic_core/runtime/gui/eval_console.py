@@ -4,6 +4,9 @@ A thin layer over `EvalSession` (`positronic_core.runtime.eval_session`): each b
 and after every state change the widgets are re-synced (what is enabled, the outcome preselected for review). Every
 widget has a fixed tag (the constants below) so that a test can set values and call callbacks without a mouse. The
 camera feeds are paced on the session's clock, so a test that injects one clock controls both.
+
+Keyboard shortcuts, as upstream's console had them: S starts, Enter submits, Escape cancels. A shortcut acts only
+when its button is enabled, and not while a field is being typed into (an "s" in the notes stays an "s").
 """
 
 from __future__ import annotations
@@ -44,6 +47,9 @@ SUBMIT = "eval.submit"
 CANCEL = "eval.cancel"
 MESSAGE = "eval.message"
 QUIT = "eval.quit"
+
+#: The fields that take typed keys; while one is being edited, the shortcuts are off.
+_TYPING_FIELDS = (TASK_OTHER, TOTAL_ITEMS, SUCCESSFUL_ITEMS, NOTES)
 
 _ERROR_COLOR = (255, 110, 110, 255)
 _INFO_COLOR = (220, 220, 220, 255)
@@ -103,7 +109,7 @@ class EvalConsole:
                     dpg.add_text("Task")
                     dpg.add_radio_button([*self.tasks, OTHER], tag=TASK, default_value=self.tasks[0])
                     dpg.add_input_text(tag=TASK_OTHER, hint="Other: type the instruction", width=-1)
-                    dpg.add_button(label="Start", tag=START, width=-1, callback=self._on_start)
+                    dpg.add_button(label="Start (S)", tag=START, width=-1, callback=self._on_start)
                     dpg.add_separator()
                     dpg.add_text("Stop with outcome")
                     for row in (STOP_OUTCOMES[:3], STOP_OUTCOMES[3:]):
@@ -121,12 +127,16 @@ class EvalConsole:
                     dpg.add_text("Notes")
                     dpg.add_input_text(tag=NOTES, multiline=True, width=-1, height=64)
                     with dpg.group(horizontal=True):
-                        dpg.add_button(label="Submit", tag=SUBMIT, width=200, callback=self._on_submit)
-                        dpg.add_button(label="Cancel", tag=CANCEL, width=200, callback=self._on_cancel)
+                        dpg.add_button(label="Submit (Enter)", tag=SUBMIT, width=200, callback=self._on_submit)
+                        dpg.add_button(label="Cancel (Esc)", tag=CANCEL, width=200, callback=self._on_cancel)
                     dpg.add_separator()
                     dpg.add_text("", tag=MESSAGE, wrap=CONTROLS_WIDTH - 20, color=_INFO_COLOR)
                     dpg.add_button(label="Quit", tag=QUIT, width=-1, callback=self._on_quit)
         dpg.set_primary_window(WINDOW, True)
+        with dpg.handler_registry():
+            for key, button in ((dpg.mvKey_S, START), (dpg.mvKey_Return, SUBMIT), (dpg.mvKey_NumPadEnter, SUBMIT),
+                                (dpg.mvKey_Escape, CANCEL)):
+                dpg.add_key_press_handler(key, callback=self._on_shortcut, user_data=button)
         self.grid = CameraGrid(cameras, cameras_panel, box=box, max_fps=camera_fps, clock=self.session.clock)
 
     # Loop -------------------------------------------------------------------------------------------------------
@@ -187,6 +197,12 @@ class EvalConsole:
 
     def _on_quit(self, sender: Any = None, app_data: Any = None, user_data: Any = None) -> None:
         self.quit_requested = True
+
+    def _on_shortcut(self, sender: Any = None, app_data: Any = None, user_data: Any = None) -> None:
+        button = user_data
+        if not dpg.is_item_enabled(button) or any(dpg.is_item_active(field) for field in _TYPING_FIELDS):
+            return
+        dpg.get_item_callback(button)(button, None, dpg.get_item_user_data(button))
 
     def _attempt(self, action: Callable[[], Any]) -> bool:
         try:
