@@ -32,8 +32,8 @@ class OperatorVerdict:
 class EpisodeSummary:
     """One finished episode.
 
-    Three verdicts can meet here, and the operator's wins: `operator` is a person's verdict, when one was given;
-    `success` is the simulator's own (`stacking_task`), None when the task has none; `stopped_by_operator` marks an
+    Two verdicts can meet here, and the operator's wins: `operator` is a person's verdict, when one was given;
+    `success` is the simulator's own (`stacking_task`), None when the task has none. `stopped_by_operator` marks an
     episode a person cut short without a verdict (keyboard `p`), which the simulator's verdict cannot judge.
     """
 
