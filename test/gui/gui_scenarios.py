@@ -18,20 +18,15 @@ from typing import Any
 
 import dearpygui.dearpygui as dpg
 from screen_checks import assert_shows
+from xtest_keyboard import XTestKeyboard
 
 from positronic_core.policy.scripted import ScriptedStackingPolicy
-from positronic_core.runtime.drivers.eval_ui import (
-    EVAL_TASKS,
-    FAIL,
-    RAN_OUT_OF_TIME,
-    SUCCESS,
-    EvalSession,
-    EvalState,
-    EvalUIDriver,
-)
+from positronic_core.runtime.drivers.eval_ui import EVAL_TASKS, EvalUIDriver
 from positronic_core.runtime.drivers.timed import TimedDriver
+from positronic_core.runtime.eval_session import FAIL, RAN_OUT_OF_TIME, SUCCESS, EvalSession, EvalState
 from positronic_core.runtime.gui import eval_console
 from positronic_core.runtime.gui.app import DpgApp
+from positronic_core.runtime.gui.camera_grid import MAX_INTERVAL
 from positronic_core.runtime.gui.eval_console import (
     CANCEL,
     MESSAGE,
@@ -54,6 +49,7 @@ from positronic_core.sim.stack_cubes import StackCubesSim
 from positronic_core.stacking_task import TASK as STACKING_TASK
 
 SIZE = (160, 120)
+TICK = 1.0 / 15.0  # SimRuntime's default policy_fps
 
 
 def press(tag: str) -> None:
@@ -65,14 +61,17 @@ def enabled(tag: str) -> bool:
     return bool(dpg.get_item_configuration(tag)["enabled"])
 
 
-def step_until(console: EvalConsole, done: Callable[[], bool], timeout: float = 60.0) -> int:
-    deadline = time.monotonic() + timeout
+def step_until(console: EvalConsole, clock: ManualClock, done: Callable[[], bool], limit: int = 1000) -> int:
+    """Step the console, moving the clock one control tick per step, until `done()`; returns the steps taken.
+
+    On the session's realtime pacing that is exactly one episode tick per step, however fast or slow this machine is.
+    """
     steps = 0
     while not done():
         assert console.step(), "the console closed unexpectedly"
+        clock.t += TICK
         steps += 1
-        assert time.monotonic() < deadline, f"condition not reached within {timeout} s"
-        time.sleep(0.005)
+        assert steps < limit, f"condition not reached in {limit} steps"
     return steps
 
 
@@ -153,24 +152,22 @@ def eval_console_flow(output_dir: str) -> dict[str, Any]:
     robot = StackCubesSim(camera_size=SIZE, cameras=cameras)
     runtime = SimRuntime(robot, ScriptedStackingPolicy(), output_dir=Path(output_dir), cameras=cameras,
                          out=io.StringIO())
-    session = EvalSession(runtime, time_cap=1.0)
+    clock = ManualClock()
+    session = EvalSession(runtime, time_cap=1.0, clock=clock)
     console = EvalConsole(session, tasks=EVAL_TASKS, box=SIZE)
     observed: dict[str, Any] = {}
     try:
         assert console.step()
         assert enabled(START) and not enabled(SUBMIT) and not enabled(stop_tag(FAIL))
+        # Past the camera grid's longest wait, so the first step of the episode shows it (the first render, which
+        # sets up GL, may have pushed the next one a whole second out).
+        clock.t += MAX_INTERVAL
 
-        # 1. Start, stop with Fail, a refused Submit (5 of 3), then a valid one with notes.
+        # 1. Start, run to 0.4 s, stop with Fail, a refused Submit (5 of 3), then a valid one with notes.
         dpg.set_value(TASK, EVAL_TASKS[0])
         press(START)
         assert session.state is EvalState.RUNNING and enabled(stop_tag(FAIL)) and not enabled(START)
-        started = time.monotonic()
-        # The grid re-renders on a budget (at most a quarter of wall time), so also wait for a frame of this
-        # episode to be on screen rather than assume one arrived within the first 0.4 s.
-        observed["steps_to_0.4s"] = step_until(
-            console, lambda: session.episode.now >= 0.4 and isinstance(console.grid.scene, tuple)
-            and console.grid.scene[0] == session.episode.index)
-        observed["wall_to_0.4s"] = time.monotonic() - started
+        observed["steps_to_0.4s"] = step_until(console, clock, lambda: session.episode.now >= 0.4 - 1e-9)
         shot = console.screenshot()
         observed["grid_scene"] = list(console.grid.scene)
         observed["running_difference"] = {name: assert_shows(shot, console.grid.image_rect(name),
@@ -196,7 +193,7 @@ def eval_console_flow(output_dir: str) -> dict[str, Any]:
         assert session.state is EvalState.WAITING
         dpg.set_value(TASK_OTHER, "Stack the cubes, then wave.")
         press(START)
-        step_until(console, lambda: session.state is EvalState.REVIEWING)
+        observed["steps_to_cap"] = step_until(console, clock, lambda: session.state is EvalState.REVIEWING)
         observed["capped"] = [dpg.get_value(OUTCOME), session.duration, dpg.get_value(MESSAGE)]
         assert dpg.get_value(OUTCOME) == RAN_OUT_OF_TIME
         press(SUBMIT)
@@ -205,7 +202,7 @@ def eval_console_flow(output_dir: str) -> dict[str, Any]:
         # 3. Success, then Cancel: nothing is kept.
         dpg.set_value(TASK, EVAL_TASKS[1])
         press(START)
-        step_until(console, lambda: session.episode.now >= 0.2)
+        step_until(console, clock, lambda: session.episode.now >= 0.2)
         press(stop_tag(SUCCESS))
         observed["success_preselected"] = [dpg.get_value(OUTCOME), dpg.get_value(SUCCESSFUL_ITEMS),
                                            dpg.get_value(TOTAL_ITEMS)]
@@ -218,7 +215,62 @@ def eval_console_flow(output_dir: str) -> dict[str, Any]:
     finally:
         console.close()
         robot.close()
-    observed["completed"] = [[s.index, s.saved, None if s.path is None else str(s.path)] for s in runtime.completed]
+    observed["completed"] = [[s.index, s.saved, s.verdict] for s in runtime.completed]
+    return observed
+
+
+def eval_console_keys(output_dir: str) -> dict[str, Any]:
+    """The console's shortcuts from real key presses (XTest): S, Enter and Escape, when their buttons are enabled and
+    a field is not being typed into."""
+    cameras = ("image.exterior",)
+    robot = StackCubesSim(camera_size=SIZE, cameras=cameras)
+    runtime = SimRuntime(robot, ScriptedStackingPolicy(), output_dir=Path(output_dir), cameras=cameras,
+                         out=io.StringIO())
+    clock = ManualClock()
+    session = EvalSession(runtime, time_cap=30.0, clock=clock)
+    console = EvalConsole(session, tasks=EVAL_TASKS, box=SIZE)
+    keyboard = XTestKeyboard()
+    seen: list[int] = []
+    with dpg.handler_registry():
+        dpg.add_key_press_handler(callback=lambda sender, key, user_data: seen.append(key))
+    observed: dict[str, Any] = {}
+
+    def tap(name: str, code: int) -> str:
+        """Press a key, step until the window has seen it, and return the state it left the session in."""
+        seen.clear()
+        keyboard.tap(name)
+        deadline = time.monotonic() + 20.0  # X delivers in microseconds; this only bounds a broken setup
+        while code not in seen:
+            assert console.step(), "the console closed unexpectedly"
+            clock.t += TICK
+            assert time.monotonic() < deadline, f"the window never received {name!r} (focus?)"
+            time.sleep(0.002)
+        return session.state.value
+
+    try:
+        assert console.step()
+        observed["s_waiting"] = tap("s", dpg.mvKey_S)
+        observed["escape_running"] = tap("Escape", dpg.mvKey_Escape)
+        observed["return_running"] = tap("Return", dpg.mvKey_Return)
+        observed["s_running"] = tap("s", dpg.mvKey_S)
+        observed["message_running"] = dpg.get_value(MESSAGE)
+        press(stop_tag(FAIL))
+        observed["return_reviewing"] = tap("Return", dpg.mvKey_Return)
+        observed["s_again"] = tap("s", dpg.mvKey_S)
+        press(stop_tag(SUCCESS))
+        observed["escape_reviewing"] = tap("Escape", dpg.mvKey_Escape)
+
+        # Typing the Other task: the "s" goes into the field and starts nothing.
+        dpg.set_value(TASK, OTHER)
+        dpg.focus_item(TASK_OTHER)
+        step_until(console, clock, lambda: dpg.is_item_active(TASK_OTHER), limit=50)
+        observed["s_typing"] = tap("s", dpg.mvKey_S)
+        observed["typed"] = dpg.get_value(TASK_OTHER)
+    finally:
+        keyboard.close()
+        console.close()
+        robot.close()
+    observed["completed"] = [[s.index, s.saved, s.verdict] for s in runtime.completed]
     return observed
 
 
@@ -254,7 +306,7 @@ def eval_driver_quit(output_dir: str) -> dict[str, Any]:
 
 
 SCENARIOS = {"viewer": viewer, "timed_viewer": timed_viewer, "eval_console": eval_console_flow,
-             "eval_driver_quit": eval_driver_quit}
+             "eval_console_keys": eval_console_keys, "eval_driver_quit": eval_driver_quit}
 
 if __name__ == "__main__":
     result = SCENARIOS[sys.argv[1]](*sys.argv[2:])

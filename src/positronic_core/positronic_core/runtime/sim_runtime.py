@@ -25,8 +25,25 @@ from positronic_core.stacking_task import stacking_outcome
 from positronic_core.wording import plural
 
 
+@dataclass(frozen=True)
+class OperatorVerdict:
+    """How a person judged an episode: `grade` is "success", "partial" or "failure", `label` their own word for it
+    (an evaluation console outcome such as "Stalled")."""
+
+    grade: str
+    label: str
+
+
 @dataclass
 class EpisodeSummary:
+    """One episode that ended.
+
+    Two verdicts can meet here, and the operator's wins: `operator` is a person's verdict, when one was given;
+    `success` is the simulator's own (`stacking_task`), None when the task has none. `stopped_by_operator` marks an
+    episode a person cut short without a verdict (keyboard `p`), which the simulator's verdict cannot judge.
+    `interrupted` says why an episode was cut short and thrown away (Ctrl-C, a failed session), "" otherwise.
+    """
+
     index: int
     seed: int
     task: str
@@ -36,14 +53,34 @@ class EpisodeSummary:
     duration_s: float
     stats: LoopStats
     path: Path | None
-    #: Why the episode ended early and was thrown away ("" for an episode that ran to its stop).
+    operator: OperatorVerdict | None = None
+    stopped_by_operator: bool = False
     interrupted: str = ""
+
+    @property
+    def verdict(self) -> str | None:
+        """The verdict that counts: "success", "partial", "failure", or None when the episode has none."""
+        if self.interrupted:
+            return None
+        if self.operator is not None:
+            return self.operator.grade
+        if self.stopped_by_operator or self.success is None:
+            return None
+        return "success" if self.success else "failure"
 
     def line(self) -> str:
         head = f"episode {self.index} seed={self.seed}:"
         if self.interrupted:
             return f"{head} {self.interrupted} at {self.duration_s:.1f}s, discarded (nothing recorded)"
-        outcome = "n/a" if self.success is None else ("success" if self.success else "failure")
+        auto = "n/a" if self.success is None else ("success" if self.success else "failure")
+        if self.operator is not None:
+            label = self.operator.label
+            who = "operator" if label.lower() == self.operator.grade else f"operator: {label}"
+            outcome = f"{self.operator.grade} ({who}; auto: {auto})"
+        elif self.stopped_by_operator:
+            outcome = f"no verdict (stopped by operator; auto: {auto})"
+        else:
+            outcome = auto
         stacking = "" if self.final_stacking is None else f" stacking={self.final_stacking:.2f}"
         where = f" -> {self.path}" if self.path else (" (not saved)" if not self.saved else "")
         return (f"{head} {outcome}{stacking} duration={self.duration_s:.1f}s "
@@ -108,7 +145,10 @@ class RunningEpisode:
         return (f"episode {self.index + 1}{of_total} seed={self.seed}  sim {self.now:.1f}{of_duration} s  "
                 f"requests {stats.requests}  idle ticks {stats.idle_ticks}  ({wall:.0f} s elapsed)")
 
-    def stop(self, save: bool = True, statics: Mapping[str, Any] | None = None) -> EpisodeSummary:
+    def stop(self, save: bool = True, statics: Mapping[str, Any] | None = None, *,
+             operator: OperatorVerdict | None = None, stopped_by_operator: bool = False) -> EpisodeSummary:
+        """End the episode, and record it with `statics` if `save`. `operator` is a person's verdict (its statics
+        are the caller's to give); `stopped_by_operator` marks an episode a person cut short without one."""
         stats = self.runtime.loop.stop_episode()
         self.ended = True
         history = self.stacking_history
@@ -121,6 +161,9 @@ class RunningEpisode:
                 if success is not None:
                     all_statics["eval.auto_success"] = success
                     all_statics["eval.final_stacking_success"] = final
+                if stopped_by_operator:
+                    # Upstream Positronic's key for a run a person ended; its automatic verdict judged a cut-short run.
+                    all_statics["eval.ended_by"] = "operator"
                 all_statics["inference.idle_ticks"] = stats.idle_ticks
                 all_statics["inference.requests"] = stats.requests
                 for key, value in all_statics.items():
@@ -128,7 +171,8 @@ class RunningEpisode:
                 path = self.writer.finish()
             else:
                 self.writer.abort()
-        summary = EpisodeSummary(self.index, self.seed, self.task, save, success, final, self.now, stats, path)
+        summary = EpisodeSummary(self.index, self.seed, self.task, save, success, final, self.now, stats, path,
+                                 operator=operator, stopped_by_operator=stopped_by_operator)
         return self.runtime.finished(summary)
 
     def discard(self, reason: str) -> EpisodeSummary:
@@ -223,10 +267,19 @@ class SimRuntime:
         discarded = [s for s in self.completed if s.interrupted]
         if discarded:
             lines.append(f"{plural(len(discarded), 'interrupted episode')} discarded")
-        scored = [s for s in ran if s.saved and s.success is not None]
+        saved = [s for s in ran if s.saved]
+        scored = [s for s in saved if s.verdict is not None]
         if scored:
-            wins = sum(s.success for s in scored)
-            lines.append(f"stacking success {wins}/{len(scored)} ({100.0 * wins / len(scored):.0f}%)")
+            wins = sum(s.verdict == "success" for s in scored)
+            partial = sum(s.verdict == "partial" for s in scored)
+            judged = sum(s.operator is not None for s in scored)
+            details = [f"{100.0 * wins / len(scored):.0f}%"]
+            details += [f"{partial} partial"] if partial else []
+            details += [f"{judged} judged by the operator"] if judged else []
+            lines.append(f"success {wins}/{len(scored)} ({', '.join(details)})")
+        unjudged = sum(s.verdict is None and s.stopped_by_operator for s in saved)
+        if unjudged:
+            lines.append(f"{unjudged} stopped by the operator without a verdict (score them in the review server)")
         idle = sum(s.stats.idle_ticks_after_first for s in ran)
         lines.append(f"idle ticks after first action: {idle}")
         return "; ".join(lines)

@@ -1,198 +1,24 @@
-"""The evaluation console driver: an operator starts each episode, stops it with an outcome, and submits a verdict.
+"""The `eval_ui` driver: an operator runs evaluation episodes from a DearPyGui console.
 
-    WAITING --Start--> RUNNING --outcome button, or the time cap--> REVIEWING --Submit or Cancel--> WAITING
-
-`EvalSession` is that state machine in plain Python over a `SimRuntime`, so it is tested without a display; the
-DearPyGui window (`positronic_core.runtime.gui.eval_console`) only maps its buttons and fields onto these methods.
-
-- While RUNNING, the episode is paced to the wall clock, one tick per call of `advance()`. When the simulator cannot
-  keep up, the episode runs slower than real time rather than catching up in bursts.
-- The time cap is simulated seconds: the first tick at or past it stops the episode with outcome "Ran out of time".
-- A stopped episode stays open (not yet written) while the operator reviews it. Submit saves it with the statics
-  `eval.outcome`, `eval.total_items`, `eval.successful_items`, `eval.notes`, `eval.duration` (simulated seconds from
-  Start to stop) and `eval.time_cap`; Cancel discards it and nothing is left on disk. Quitting with an episode not
-  yet submitted discards it too: an evaluation episode without a verdict is not a result.
+The rules (states, outcomes, item counts, the time cap, what Submit and Cancel leave on disk) are the GUI-free
+`EvalSession` (`positronic_core.runtime.eval_session`); this driver builds one over the runtime and opens the console
+(`positronic_core.runtime.gui.eval_console`) on it. DearPyGui is imported only then, so choosing another driver, or
+reading this one's arguments, never needs it.
 """
 
 from __future__ import annotations
 
-import enum
-import math
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Sequence
 
-from positronic_core.runtime.sim_runtime import EpisodeSummary, RunningEpisode, SimRuntime
+from positronic_core.runtime.eval_session import EvalSession
+from positronic_core.runtime.sim_runtime import SimRuntime
 from positronic_core.stacking_task import TASK
-
-SUCCESS = "Success"
-PARTIAL = "Partial"
-FAIL = "Fail"
-STALLED = "Stalled"
-RAN_OUT_OF_TIME = "Ran out of time"
-SAFETY = "Safety"
-SYSTEM = "System"
-#: Every outcome a verdict can carry, in the order the console lists them.
-OUTCOMES = (SUCCESS, PARTIAL, FAIL, STALLED, RAN_OUT_OF_TIME, SAFETY, SYSTEM)
-#: Outcomes the operator stops a running episode with (the time cap supplies "Ran out of time").
-STOP_OUTCOMES = tuple(outcome for outcome in OUTCOMES if outcome != RAN_OUT_OF_TIME)
 
 EVAL_TASKS = (
     TASK,
     "Pick up the red cube and place it on the green cube.",
     "Pick up the green cube and lift it above the table.",
 )
-
-
-class EvalState(enum.Enum):
-    WAITING = "waiting"
-    RUNNING = "running"
-    REVIEWING = "reviewing"
-
-
-class EvalError(ValueError):
-    """An operator action that is not possible now (wrong state, invalid numbers); the console shows the message."""
-
-
-def _count(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise EvalError(f"{name} must be a whole number, got {value!r}")
-    return value
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """What the operator submits for a reviewed episode. Invalid values raise EvalError at construction."""
-
-    outcome: str
-    total_items: int = 1
-    successful_items: int = 0
-    notes: str = ""
-
-    def __post_init__(self) -> None:
-        if self.outcome not in OUTCOMES:
-            raise EvalError(f"unknown outcome {self.outcome!r}; choose one of {', '.join(OUTCOMES)}")
-        total = _count("total items", self.total_items)
-        successful = _count("successful items", self.successful_items)
-        if total < 1:
-            raise EvalError(f"total items must be at least 1, got {total}")
-        if not 0 <= successful <= total:
-            raise EvalError(f"successful items must be between 0 and the total ({total}), got {successful}")
-        if not isinstance(self.notes, str):
-            raise EvalError(f"notes must be text, got {type(self.notes).__name__}")
-
-    def statics(self) -> dict[str, Any]:
-        return {"eval.outcome": self.outcome, "eval.total_items": self.total_items,
-                "eval.successful_items": self.successful_items, "eval.notes": self.notes.strip()}
-
-
-def suggested_successful_items(outcome: str, total_items: int) -> int:
-    """The successful-items count the console preselects when a stop moves to review (the operator may change it)."""
-    return total_items if outcome == SUCCESS else 0
-
-
-class EvalSession:
-    """The console's state machine over a runtime; every operator action is a method that checks the state first.
-
-    `version` increases at every state change, so a GUI can tell when to re-sync its widgets.
-    """
-
-    def __init__(self, runtime: SimRuntime, *, time_cap: float = 60.0, realtime: bool = True,
-                 clock: Callable[[], float] = time.monotonic, max_lag: float = 0.2) -> None:
-        if not time_cap > 0:
-            raise ValueError(f"time_cap must be positive, got {time_cap}")
-        self.runtime = runtime
-        self.time_cap = float(time_cap)
-        self.realtime = bool(realtime)
-        self.clock = clock
-        self.max_lag = float(max_lag)
-        self.state = EvalState.WAITING
-        self.episode: RunningEpisode | None = None
-        #: The outcome the episode was stopped with (REVIEWING), preselected for the verdict.
-        self.outcome: str | None = None
-        #: Simulated seconds from Start to stop (REVIEWING).
-        self.duration = 0.0
-        #: The summary of the last episode that was submitted or cancelled.
-        self.last: EpisodeSummary | None = None
-        self.version = 0
-        self._origin = 0.0
-
-    def _require(self, state: EvalState, action: str) -> None:
-        if self.state is not state:
-            raise EvalError(f"cannot {action} while {self.state.value}; that needs {state.value}")
-
-    def _enter(self, state: EvalState) -> None:
-        self.state = state
-        self.version += 1
-
-    def start(self, task: str) -> RunningEpisode:
-        self._require(EvalState.WAITING, "start an episode")
-        task = (task or "").strip()
-        if not task:
-            raise EvalError("choose a task, or type one for Other, before pressing Start")
-        self.episode = self.runtime.start(task)
-        self.outcome = None
-        self.duration = 0.0
-        self._origin = self.clock()
-        self._enter(EvalState.RUNNING)
-        return self.episode
-
-    def advance(self) -> float:
-        """Tick the running episode if a tick is due; return seconds until the next one (inf when not running)."""
-        if self.state is not EvalState.RUNNING or self.episode is None:
-            return math.inf
-        episode = self.episode
-        if self.realtime:
-            elapsed = self.clock() - self._origin
-            if episode.now > elapsed + 1e-6:
-                return episode.now - elapsed
-        due = episode.now
-        episode.tick()
-        if episode.now >= self.time_cap - 1e-9:
-            self.stop(RAN_OUT_OF_TIME)
-            return math.inf
-        if not self.realtime:
-            return 0.0
-        lag = (self.clock() - self._origin) - due
-        if lag > self.max_lag:
-            # The simulator is slower than the wall clock: let the episode fall behind instead of bursting ticks.
-            self._origin += lag
-        return max(0.0, episode.now - (self.clock() - self._origin))
-
-    def stop(self, outcome: str) -> None:
-        self._require(EvalState.RUNNING, f"stop with {outcome!r}")
-        if outcome not in OUTCOMES:
-            raise EvalError(f"unknown outcome {outcome!r}; choose one of {', '.join(OUTCOMES)}")
-        self.outcome = outcome
-        self.duration = self.episode.now
-        self._enter(EvalState.REVIEWING)
-
-    def submit(self, verdict: Verdict) -> EpisodeSummary:
-        """Save the reviewed episode with the verdict's statics; back to WAITING."""
-        self._require(EvalState.REVIEWING, "submit")
-        statics = {**verdict.statics(), "eval.duration": round(self.duration, 6), "eval.time_cap": self.time_cap}
-        return self._finish(save=True, statics=statics)
-
-    def cancel(self) -> EpisodeSummary:
-        """Discard the reviewed episode; back to WAITING."""
-        self._require(EvalState.REVIEWING, "cancel")
-        return self._finish(save=False)
-
-    def _finish(self, save: bool, statics: dict[str, Any] | None = None) -> EpisodeSummary:
-        episode, self.episode = self.episode, None
-        try:
-            self.last = episode.stop(save=save, statics=statics)
-        finally:
-            self.outcome = None
-            self._enter(EvalState.WAITING)
-        return self.last
-
-    def close(self) -> EpisodeSummary | None:
-        """Discard an episode that was started but not submitted (quitting mid-episode); None if there was none."""
-        if self.episode is None:
-            return None
-        return self._finish(save=False)
 
 
 class EvalUIDriver:

@@ -2,6 +2,9 @@
 
 Keys are read from the terminal in cbreak mode (no Enter needed). While an episode runs, the simulation is paced to
 the wall clock so that a person can follow it; between episodes the arm holds still.
+
+A key gives no verdict: an episode stopped with `p` (or `q`, or by closing the viewer) is saved as stopped by the
+operator (`eval.ended_by`): the simulator's verdict on a run cut short is shown, not counted as its result.
 """
 
 from __future__ import annotations
@@ -91,25 +94,25 @@ class KeyboardDriver:
                     key = read_key(stream, timeout)
                     if key == "q":
                         if episode is not None:
-                            episode.stop(save=True)
+                            episode.stop(save=True, stopped_by_operator=True)
                         return
                     if key == "s" and episode is None:
                         episode = runtime.start(self.task)
                         started_wall = time.monotonic()
                         print(f"episode {episode.index} started (seed {episode.seed})", flush=True)
                     elif key == "p" and episode is not None:
-                        episode.stop(save=True)
+                        episode.stop(save=True, stopped_by_operator=True)
                         episode = None
                     elif key == "r":
                         if episode is not None:
-                            episode.stop(save=False)
+                            episode.stop(save=False, stopped_by_operator=True)
                             episode = None
                         print("reset: press s to start the next episode", flush=True)
                     if episode is not None:
                         episode.tick()
                     if viewer is not None and not viewer.update(runtime.robot, episode):
                         if episode is not None:
-                            episode.stop(save=True)
+                            episode.stop(save=True, stopped_by_operator=True)
                         return
         finally:
             if viewer is not None:

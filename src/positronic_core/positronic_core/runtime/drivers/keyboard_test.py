@@ -1,5 +1,6 @@
 """The keyboard driver as an operator uses it: `positronic-inference sim --driver=.keyboard` on a pseudo-terminal,
-keys typed one at a time (s, p, s, r, q); and its refusal to run without a terminal."""
+keys typed one at a time (s, p, s, r, q), and what `p` records (no verdict); and its refusal to run without a
+terminal."""
 
 from __future__ import annotations
 
@@ -89,7 +90,8 @@ def test_start_save_start_reset_quit_on_a_terminal(tmp_path):
         terminal.expect(r"episode 0 started \(seed 0\)")
         time.sleep(1.5)  # paced to the wall clock, after about a second spent creating the renderer
         terminal.press("p")
-        saved = terminal.expect(r"episode 0 seed=0: [^\n]* -> (\S+)")
+        # `p` gives no verdict: the simulator's is shown as the automatic one, and not counted.
+        saved = terminal.expect(r"episode 0 seed=0: no verdict \(stopped by operator; auto: [\w/]+\)[^\n]* -> (\S+)")
         terminal.press("s")
         terminal.expect(r"episode 1 started \(seed 1\)")
         time.sleep(0.5)
@@ -100,13 +102,14 @@ def test_start_save_start_reset_quit_on_a_terminal(tmp_path):
         assert terminal.wait() == 0, terminal.output[-4000:]
     finally:
         terminal.close()
-    assert "2 episodes, 1 recorded" in terminal.output
+    assert "2 episodes, 1 recorded; 1 stopped by the operator without a verdict" in terminal.output
     episodes = layout.episode_dirs(tmp_path)
     assert [path.resolve() for _, path in episodes] == [Path(saved.group(1)).resolve()], \
         "the reset episode left a directory behind"
     [episode] = Dataset(tmp_path)
     # How many ticks ran depends on the machine's load (the first one also creates the renderer), but some did.
     assert episode.static["simulation.seed"] == 0 and "robot_state.q" in episode.signal_names
+    assert episode.static["eval.ended_by"] == "operator" and "eval.outcome" not in episode.static
     assert {"image.wrist", "image.exterior", "image.agent_view"} <= set(episode.video_names)
 
 

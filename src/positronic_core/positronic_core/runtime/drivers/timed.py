@@ -59,7 +59,7 @@ class TimedDriver:
         while not self.plan.over(episode.now):
             episode.tick()
             if viewer is not None and not viewer.update(runtime.robot, episode):
-                episode.stop(save=True)
+                episode.stop(save=True, stopped_by_operator=True)  # closed before its simulation_time
                 return False
         episode.stop(save=True)
         return True

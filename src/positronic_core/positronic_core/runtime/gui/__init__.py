@@ -22,12 +22,18 @@ if TYPE_CHECKING:
     from positronic_core.runtime.gui.viewer import CameraViewer
 
 
+def _needs_dearpygui(what: str, error: ImportError) -> SystemExit:
+    return SystemExit(f"{what} needs DearPyGui ({error}); install the gui extra: "
+                      "pip install -e 'src/positronic_core[gui]' from the repository (`make sim` does)")
+
+
 def require_display(what: str) -> None:
-    """Exit with the reason unless DearPyGui imports and a display is reachable; `what` names who needs it."""
+    """Exit with the reason, in one line, unless DearPyGui imports and a display is reachable; `what` names who
+    needs it."""
     try:
         from positronic_core.runtime.gui.app import DisplayUnavailable, check_display
     except ImportError as e:
-        raise SystemExit(f"{what} needs DearPyGui ({e}); install positronic_core[gui]") from None
+        raise _needs_dearpygui(what, e) from None
     try:
         check_display()
     except DisplayUnavailable as e:
@@ -40,7 +46,7 @@ def open_viewer(cameras: Sequence[str]) -> CameraViewer:
         from positronic_core.runtime.gui.app import DisplayUnavailable
         from positronic_core.runtime.gui.viewer import CameraViewer
     except ImportError as e:
-        raise SystemExit(f"--driver.show_gui needs DearPyGui ({e}); install positronic_core[gui]") from None
+        raise _needs_dearpygui("--driver.show_gui", e) from None
     try:
         return CameraViewer(cameras)
     except DisplayUnavailable as e:

@@ -1,8 +1,12 @@
 """The "Evaluation Control" window: camera feeds on the left, the operator's controls on the right.
 
-A thin layer over `EvalSession` (`positronic_core.runtime.drivers.eval_ui`): each button calls one session method,
+A thin layer over `EvalSession` (`positronic_core.runtime.eval_session`): each button calls one session method,
 and after every state change the widgets are re-synced (what is enabled, the outcome preselected for review). Every
-widget has a fixed tag (the constants below) so that a test can set values and call callbacks without a mouse.
+widget has a fixed tag (the constants below) so that a test can set values and call callbacks without a mouse. The
+camera feeds are paced on the session's clock, so a test that injects one clock controls both.
+
+Keyboard shortcuts, as upstream's console had them: S starts, Enter submits, Escape cancels. A shortcut acts only
+when its button is enabled, and not while a field is being typed into (an "s" in the notes stays an "s").
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import Any
 import dearpygui.dearpygui as dpg
 import numpy as np
 
-from positronic_core.runtime.drivers.eval_ui import (
+from positronic_core.runtime.eval_session import (
     OUTCOMES,
     STOP_OUTCOMES,
     EvalError,
@@ -44,6 +48,9 @@ CANCEL = "eval.cancel"
 MESSAGE = "eval.message"
 QUIT = "eval.quit"
 
+#: The fields that take typed keys; while one is being edited, the shortcuts are off.
+_TYPING_FIELDS = (TASK_OTHER, TOTAL_ITEMS, SUCCESSFUL_ITEMS, NOTES)
+
 _ERROR_COLOR = (255, 110, 110, 255)
 _INFO_COLOR = (220, 220, 220, 255)
 _DISABLED_TEXT = (110, 110, 110, 255)
@@ -71,7 +78,7 @@ class EvalConsole:
     """The console window for one `EvalSession`. `run()` loops until Quit or the window closes."""
 
     def __init__(self, session: EvalSession, *, tasks: Sequence[str], box: tuple[int, int] = (320, 240),
-                 camera_fps: float = 10.0, gui_fps: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
+                 camera_fps: float = 10.0, gui_fps: float = 30.0) -> None:
         self.session = session
         self.tasks = list(tasks)
         self.frame_interval = 1.0 / gui_fps
@@ -82,7 +89,7 @@ class EvalConsole:
         grid_w, grid_h = CameraGrid.panel_size(len(cameras), box)
         self.app = DpgApp("Evaluation Control", grid_w + CONTROLS_WIDTH + 40, max(grid_h, 760) + 40)
         try:
-            self._build(cameras, box, camera_fps, clock)
+            self._build(cameras, box, camera_fps)
             self.app.show()
             self._sync()
         except BaseException:
@@ -91,7 +98,7 @@ class EvalConsole:
 
     # Layout -----------------------------------------------------------------------------------------------------
 
-    def _build(self, cameras: list[str], box: tuple[int, int], camera_fps: float, clock: Callable[[], float]) -> None:
+    def _build(self, cameras: list[str], box: tuple[int, int], camera_fps: float) -> None:
         dpg.bind_theme(_disabled_theme())
         with dpg.window(tag=WINDOW, no_title_bar=True, no_move=True, no_resize=True):
             with dpg.group(horizontal=True):
@@ -102,7 +109,7 @@ class EvalConsole:
                     dpg.add_text("Task")
                     dpg.add_radio_button([*self.tasks, OTHER], tag=TASK, default_value=self.tasks[0])
                     dpg.add_input_text(tag=TASK_OTHER, hint="Other: type the instruction", width=-1)
-                    dpg.add_button(label="Start", tag=START, width=-1, callback=self._on_start)
+                    dpg.add_button(label="Start (S)", tag=START, width=-1, callback=self._on_start)
                     dpg.add_separator()
                     dpg.add_text("Stop with outcome")
                     for row in (STOP_OUTCOMES[:3], STOP_OUTCOMES[3:]):
@@ -120,13 +127,17 @@ class EvalConsole:
                     dpg.add_text("Notes")
                     dpg.add_input_text(tag=NOTES, multiline=True, width=-1, height=64)
                     with dpg.group(horizontal=True):
-                        dpg.add_button(label="Submit", tag=SUBMIT, width=200, callback=self._on_submit)
-                        dpg.add_button(label="Cancel", tag=CANCEL, width=200, callback=self._on_cancel)
+                        dpg.add_button(label="Submit (Enter)", tag=SUBMIT, width=200, callback=self._on_submit)
+                        dpg.add_button(label="Cancel (Esc)", tag=CANCEL, width=200, callback=self._on_cancel)
                     dpg.add_separator()
                     dpg.add_text("", tag=MESSAGE, wrap=CONTROLS_WIDTH - 20, color=_INFO_COLOR)
                     dpg.add_button(label="Quit", tag=QUIT, width=-1, callback=self._on_quit)
         dpg.set_primary_window(WINDOW, True)
-        self.grid = CameraGrid(cameras, cameras_panel, box=box, max_fps=camera_fps, clock=clock)
+        with dpg.handler_registry():
+            for key, button in ((dpg.mvKey_S, START), (dpg.mvKey_Return, SUBMIT), (dpg.mvKey_NumPadEnter, SUBMIT),
+                                (dpg.mvKey_Escape, CANCEL)):
+                dpg.add_key_press_handler(key, callback=self._on_shortcut, user_data=button)
+        self.grid = CameraGrid(cameras, cameras_panel, box=box, max_fps=camera_fps, clock=self.session.clock)
 
     # Loop -------------------------------------------------------------------------------------------------------
 
@@ -186,6 +197,12 @@ class EvalConsole:
 
     def _on_quit(self, sender: Any = None, app_data: Any = None, user_data: Any = None) -> None:
         self.quit_requested = True
+
+    def _on_shortcut(self, sender: Any = None, app_data: Any = None, user_data: Any = None) -> None:
+        button = user_data
+        if not dpg.is_item_enabled(button) or any(dpg.is_item_active(field) for field in _TYPING_FIELDS):
+            return
+        dpg.get_item_callback(button)(button, None, dpg.get_item_user_data(button))
 
     def _attempt(self, action: Callable[[], Any]) -> bool:
         try:
