@@ -9,10 +9,10 @@ from pathlib import Path
 import configuronic as cfn
 
 from positronic_core.cli.runner import run
+from positronic_core.models.checkpoints import CheckpointRegistry
 from positronic_core.serve import auth
 from positronic_core.serve.checkpoint_source import CheckpointSource
 from positronic_core.serve.model import ModelSource
-from positronic_core.serve.registry import CheckpointRegistry
 from positronic_core.serve.server import PolicyServer, ServerConfig
 
 BACKENDS = ("lerobot", "hold_pose")
@@ -22,7 +22,7 @@ def _lerobot_source(checkpoints_dir: str, checkpoint: str | None, codec: str, de
     from positronic_core.codecs import get_codec
 
     try:
-        from positronic_core.serve.backends.lerobot_act import load_act_checkpoint
+        from positronic_core.models.lerobot_act import load_act_checkpoint
     except ImportError as e:
         raise SystemExit(f"positronic-policy-server: error: the lerobot backend needs torch and LeRobot ({e}); "
                          "`make test` installs them, or `pip install -e src/positronic_core[act]` and then "

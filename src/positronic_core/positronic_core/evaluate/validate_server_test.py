@@ -18,8 +18,8 @@ from positronic_core.evaluate.validate_server import (
     parse_model_ids,
     validate_server,
 )
+from positronic_core.models.errors import UnknownModelError
 from positronic_core.serve.backends.hold_pose import HoldPoseModel, HoldPoseSource
-from positronic_core.serve.model import UnknownModelError
 from positronic_core.serve.server import ServerConfig, running_server
 
 pytestmark = pytest.mark.timeout(180)

@@ -25,9 +25,10 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from positronic_core import __version__
+from positronic_core.models.errors import UnknownModelError
 from positronic_core.robot.commands import action_to_wire
 from positronic_core.serve import auth
-from positronic_core.serve.model import ModelSource, UnknownModelError
+from positronic_core.serve.model import ModelSource
 from positronic_core.serve.model_pool import ModelPool
 from positronic_core.wire import messages
 from positronic_core.wire.envelope import DEFAULT_LIMITS, Limits, WireError, packb, unpackb

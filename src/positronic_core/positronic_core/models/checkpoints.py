@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from positronic_core.serve.model import UnknownModelError
+from positronic_core.models.errors import UnknownModelError
 
 MODEL_SUBDIR = "pretrained_model"
 
