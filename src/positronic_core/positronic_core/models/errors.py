@@ -4,3 +4,6 @@
 class UnknownModelError(LookupError):
     """A model id the source does not have; the message names the id and the available ones."""
 
+
+class ModelLoadError(RuntimeError):
+    """A model that cannot be loaded as asked, for a reason the message states in full (no traceback needed)."""

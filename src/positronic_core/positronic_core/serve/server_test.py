@@ -12,9 +12,11 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
+from positronic_core.models.checkpoints import CheckpointRegistry
 from positronic_core.serve import model_pool
 from positronic_core.serve.auth import AuthConfigError
 from positronic_core.serve.backends.hold_pose import HoldPoseSource
+from positronic_core.serve.checkpoint_source import CheckpointSource
 from positronic_core.serve.server import PolicyServer, ServerConfig, running_server
 from positronic_core.wire.client import InferenceClient, InferenceError
 from positronic_core.wire.envelope import packb, unpackb
@@ -88,6 +90,25 @@ def test_unknown_model_gets_error_status_naming_id_and_available_then_1008():
         with pytest.raises(ConnectionClosed) as closed:
             ws.recv()
         assert closed.value.rcvd.code == 1008
+
+
+def test_unknown_checkpoint_close_reason_keeps_the_available_ids(tmp_path):
+    """The close reason holds 123 bytes; a long checkpoints path must not push the ids out of it."""
+    root = tmp_path / ("a-long-checkpoints-directory-name-" * 4)
+    for step in ("001000", "002000"):
+        (root / step / "pretrained_model").mkdir(parents=True)
+
+    def never_load(path, progress):
+        raise AssertionError("an unknown id must be refused before anything loads")
+
+    with running_server(CheckpointSource(CheckpointRegistry(root), never_load)) as server, \
+            _raw(server.port, "/api/v1/session/9") as ws:
+        message = unpackb(ws.recv())
+        assert message["status"] == "error" and str(root) in message["error"]
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv()
+    assert closed.value.rcvd.code == 1008
+    assert "'9' not found; available: 001000, 002000" in closed.value.rcvd.reason
 
 
 def test_client_error_names_host_port_and_model():
