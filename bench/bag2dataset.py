@@ -19,16 +19,20 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from positronic_core.bags import convert_bags, topics, validate_bags
-from positronic_core.bags.bag_reader import open_bag
-from positronic_core.bags.synthetic import BagSpec, frame_rgb, write_episode_bag
-from positronic_core.dataset.video import VideoColumn
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "test" / "support"))
+
+from synthetic_bags import BagSpec, frame_rgb, write_episode_bag  # noqa: E402
+
+from positronic_core.bags import convert_bags, topics, validate_bags  # noqa: E402
+from positronic_core.bags.bag_reader import open_bag  # noqa: E402
+from positronic_core.dataset.video import VideoColumn  # noqa: E402
 
 TARGET_FPS = 500
 

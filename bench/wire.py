@@ -263,9 +263,9 @@ def act_throughput(device: str, sessions_list: list[int], seconds: float, repeat
     try:
         import tiny_act
 
-        from positronic_core.serve.backends.lerobot_act import load_act_checkpoint
+        from positronic_core.models.checkpoints import CheckpointRegistry
+        from positronic_core.models.lerobot_act import load_act_checkpoint
         from positronic_core.serve.checkpoint_source import CheckpointSource
-        from positronic_core.serve.registry import CheckpointRegistry
     except ImportError as e:
         return [], f"the tiny ACT helper or the lerobot backend does not import ({e})"
 

@@ -173,11 +173,11 @@ def test_every_command_type_decodes_in_upstream_to_its_own_class():
 def test_upstream_client_gets_the_tiny_act_chunk_our_model_computes(tmp_path):
     tiny_act = pytest.importorskip("tiny_act", reason="test/support/tiny_act.py (tiny ACT checkpoints) is missing")
     try:
-        from positronic_core.serve.backends.lerobot_act import load_act_checkpoint
+        from positronic_core.models.lerobot_act import load_act_checkpoint
     except ImportError as e:
         pytest.skip(f"the lerobot ACT backend does not import: {e}")
+    from positronic_core.models.checkpoints import CheckpointRegistry
     from positronic_core.serve.checkpoint_source import CheckpointSource
-    from positronic_core.serve.registry import CheckpointRegistry
 
     tiny_act.make_tiny_act_checkpoint(tmp_path, codec="ee", lerobot_format="0.4.4")
     registry = CheckpointRegistry(tmp_path)

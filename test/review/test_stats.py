@@ -110,7 +110,7 @@ def test_against_scipy_in_the_upstream_venv() -> None:
     import json
     import subprocess
 
-    from positronic_core.dataset.upstream_peer import upstream_python
+    from upstream_peer import upstream_python
 
     python = upstream_python()
     if python is None:

@@ -8,8 +8,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from upstream_peer import SKIP_REASON, run_upstream, upstream_python
 
-from positronic_core.dataset.upstream_peer import SKIP_REASON, run_upstream, upstream_python
 from positronic_core.review.episode_index import EpisodeIndex
 from positronic_core.review.server import ReviewServer
 

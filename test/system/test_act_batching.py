@@ -7,9 +7,9 @@ import pytest
 from tiny_act import make_observation, make_tiny_act_checkpoint
 
 from positronic_core.codecs import get_codec
-from positronic_core.serve.backends.lerobot_act import load_act_checkpoint
+from positronic_core.models.checkpoints import CheckpointRegistry
+from positronic_core.models.lerobot_act import load_act_checkpoint
 from positronic_core.serve.checkpoint_source import CheckpointSource
-from positronic_core.serve.registry import CheckpointRegistry
 from positronic_core.serve.server import ServerConfig, running_server
 from positronic_core.wire.client import InferenceClient
 

@@ -5,9 +5,10 @@ import pytest
 
 pytest.importorskip("rosbags")
 
+from synthetic_bags import BagSpec, write_episode_bag  # noqa: E402
+
 from positronic_core.bags.bag_reader import available_backend, open_bag  # noqa: E402
 from positronic_core.bags.errors import BagError  # noqa: E402
-from positronic_core.bags.synthetic import BagSpec, write_episode_bag  # noqa: E402
 
 SMALL = dict(steps=2, commands=False, sim_observers=False, custom_data={"positronic.task": "t"})
 

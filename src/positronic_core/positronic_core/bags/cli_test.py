@@ -5,8 +5,9 @@ import pytest
 
 pytest.importorskip("rosbags")
 
+from synthetic_bags import BagSpec, write_episode_bag  # noqa: E402
+
 from positronic_core.bags.cli import main  # noqa: E402
-from positronic_core.bags.synthetic import BagSpec, write_episode_bag  # noqa: E402
 from positronic_core.dataset import Dataset  # noqa: E402
 
 SMALL = dict(steps=3, commands=False, sim_observers=False)

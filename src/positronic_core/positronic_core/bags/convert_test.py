@@ -7,14 +7,15 @@ import pytest
 
 pytest.importorskip("rosbags")
 
-from positronic_core.bags import ConversionError, convert_bags, validate_bags  # noqa: E402
-from positronic_core.bags.bag_reader import available_backend  # noqa: E402
-from positronic_core.bags.synthetic import (  # noqa: E402
+from synthetic_bags import (  # noqa: E402
     RECEIVE_OFFSETS_NS,
     BagSpec,
     frame_rgb,
     write_episode_bag,
 )
+
+from positronic_core.bags import ConversionError, convert_bags, validate_bags  # noqa: E402
+from positronic_core.bags.bag_reader import available_backend  # noqa: E402
 from positronic_core.dataset import Dataset  # noqa: E402
 from positronic_core.dataset import writer as dataset_writer  # noqa: E402
 

@@ -3,31 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 from pathlib import Path
 
 import configuronic as cfn
 
 from positronic_core.cli.runner import run
+from positronic_core.codecs import get_codec
+from positronic_core.models.checkpoints import CheckpointRegistry
+from positronic_core.models.lerobot_act import MissingDependencyError, load_act_checkpoint, require_act_dependencies
 from positronic_core.serve import auth
 from positronic_core.serve.checkpoint_source import CheckpointSource
 from positronic_core.serve.model import ModelSource
-from positronic_core.serve.registry import CheckpointRegistry
-from positronic_core.serve.server import PolicyServer, ServerConfig
+from positronic_core.serve.server import BindError, PolicyServer, ServerConfig
 
 BACKENDS = ("lerobot", "hold_pose")
 
 
 def _lerobot_source(checkpoints_dir: str, checkpoint: str | None, codec: str, device: str) -> ModelSource:
-    from positronic_core.codecs import get_codec
-
-    try:
-        from positronic_core.serve.backends.lerobot_act import load_act_checkpoint
-    except ImportError as e:
-        raise SystemExit(f"positronic-policy-server: error: the lerobot backend needs torch and LeRobot ({e}); "
-                         "`make test` installs them, or `pip install -e src/positronic_core[act]` and then "
-                         "`pip install --no-deps lerobot==0.4.4`") from None
-
+    # Checked now, not when the first robot connects: a server that lists models it cannot load would fail
+    # every client instead of its operator.
+    require_act_dependencies()
     codec_obj = get_codec(codec)
     registry = CheckpointRegistry(Path(checkpoints_dir), checkpoint)
     return CheckpointSource(
@@ -83,14 +80,22 @@ def serve(checkpoints_dir: str | None = None, codec: str = "ee", backend: str = 
                               batching=bool(batching), max_loaded_models=int(max_loaded_models), auth_token=token,
                               insecure=bool(insecure))
         server = PolicyServer(source, config)
-    except (auth.AuthConfigError, FileNotFoundError, LookupError, ValueError) as e:
+    except (auth.AuthConfigError, MissingDependencyError, FileNotFoundError, LookupError, ValueError) as e:
         raise SystemExit(f"positronic-policy-server: error: {e}") from None
-    print(f"positronic-policy-server: models {source.list_models()} on http://{host}:{port}/api/v1/models",
-          flush=True)
     try:
-        asyncio.run(server.serve_forever())
+        asyncio.run(_serve(server, host))
+    except BindError as e:
+        hint = "; --port=N picks another port" if e.errno == errno.EADDRINUSE else ""
+        raise SystemExit(f"positronic-policy-server: error: {e}{hint}") from None
     except KeyboardInterrupt:
         pass
+
+
+async def _serve(server: PolicyServer, host: str) -> None:
+    await server.start()
+    print(f"positronic-policy-server: models {server.source.list_models()} on "
+          f"http://{host}:{server.port}/api/v1/models", flush=True)
+    await server.serve_forever()
 
 
 def main() -> None:

@@ -7,10 +7,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from upstream_peer import SKIP_REASON, run_upstream, upstream_python
 
 import positronic_core
 from positronic_core.dataset import Dataset, DatasetWriter, layout
-from positronic_core.dataset.upstream_peer import SKIP_REASON, run_upstream, upstream_python
 
 # Records two finished episodes, then records a third until killed.
 RECORDER = """

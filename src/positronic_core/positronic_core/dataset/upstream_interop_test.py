@@ -5,9 +5,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from upstream_peer import SKIP_REASON, run_upstream, upstream_python
 
 from positronic_core.dataset import Dataset, DatasetWriter
-from positronic_core.dataset.upstream_peer import SKIP_REASON, run_upstream, upstream_python
 
 T0 = 1_000_000_000
 STEP = 66_666_667

@@ -5,8 +5,8 @@ every 30 frames, frame i at pts i on upstream's nominal 100 fps clock: upstream'
 index through that rate, so matching it keeps our files readable there. Frame timestamps live in the
 `<name>.frames.parquet` index, not in the video.
 
-Settings are `preset=veryfast, tune=zerolatency` on one thread. At 320x240 (`python -m
-positronic_core.dataset.encode_bench`) a frame costs about 0.8 ms of CPU, rgb->yuv conversion included, against
+Settings are `preset=veryfast, tune=zerolatency` on one thread. At 320x240 (measured by
+`bench/encode.py`) a frame costs about 0.8 ms of CPU, rgb->yuv conversion included, against
 1.8 ms for upstream's defaults (medium preset, frame threads); on high-motion content 1.4 ms against 4.5 ms.
 Without B-frames or lookahead nothing queues inside the encoder, so closing a video takes about 2 ms instead of
 60-100 ms. The encoder copies each frame before returning, so callers may reuse their image buffers.

@@ -13,8 +13,8 @@ from positronic_core.cli.validate_server import _quote_text_flags, main
 from positronic_core.dataset import layout
 from positronic_core.dataset.reader import Dataset
 from positronic_core.evaluate.validate_server import directory_name, parse_model_ids, validate_server
+from positronic_core.models.errors import UnknownModelError
 from positronic_core.serve.backends.hold_pose import HoldPoseModel, HoldPoseSource
-from positronic_core.serve.model import UnknownModelError
 from positronic_core.serve.server import ServerConfig, running_server
 
 pytestmark = pytest.mark.timeout(180)

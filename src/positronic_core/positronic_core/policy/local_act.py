@@ -1,6 +1,6 @@
 """Local ACT: a LeRobot ACT checkpoint run in-process by the control loop, no server involved.
 
-The same loader as the policy server's lerobot backend (`serve.backends.lerobot_act`), so a checkpoint behaves
+The same loader as the policy server's lerobot backend (`models.lerobot_act`), so a checkpoint behaves
 identically served or local, LeRobot 0.3.3 checkpoints included. Each `infer` returns the model's whole chunk
 with per-action timestamps; the control loop queues and schedules it. The model keeps no state between calls, so
 a new session costs nothing.
@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from positronic_core.codecs import Codec, get_codec
+from positronic_core.models.checkpoints import CheckpointRegistry
+from positronic_core.models.lerobot_act import ActModel, load_act_checkpoint
 from positronic_core.robot.commands import Action
-from positronic_core.serve.backends.lerobot_act import ActModel, load_act_checkpoint
-from positronic_core.serve.registry import CheckpointRegistry
 
 
 class LocalActSession:

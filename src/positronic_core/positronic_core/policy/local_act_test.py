@@ -8,9 +8,9 @@ pytest.importorskip("lerobot")
 
 from tiny_act import CHUNK_SIZE, make_observation, make_tiny_act_checkpoint  # noqa: E402
 
+from positronic_core.models.errors import UnknownModelError  # noqa: E402
 from positronic_core.policy.local_act import LocalActPolicy  # noqa: E402
 from positronic_core.robot.commands import CartesianPosition  # noqa: E402
-from positronic_core.serve.model import UnknownModelError  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,8 @@ from typing import Any
 
 from positronic_core.codecs.image_resize import downscale_to_fit, is_image
 from positronic_core.robot.commands import Action, action_from_wire
-from positronic_core.serve.auth import TOKEN_ENV
 from positronic_core.wire.client import InferenceClient, InferenceError, InferenceSession
-from positronic_core.wire.messages import DEFAULT_PORT
+from positronic_core.wire.messages import DEFAULT_PORT, TOKEN_ENV
 
 
 def parse_result(result: Any) -> list[Action]:

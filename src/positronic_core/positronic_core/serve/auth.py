@@ -7,7 +7,7 @@ import ipaddress
 import os
 import socket
 
-TOKEN_ENV = "POSITRONIC_AUTH_TOKEN"
+from positronic_core.wire.messages import TOKEN_ENV
 
 
 class AuthConfigError(ValueError):

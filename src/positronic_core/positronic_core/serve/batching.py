@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,6 +20,12 @@ from typing import Any
 
 from positronic_core.robot.commands import Action
 from positronic_core.serve.model import Model
+
+log = logging.getLogger(__name__)
+
+
+class ModelClosedError(RuntimeError):
+    """A request to a model that was unloaded before it answered."""
 
 
 @dataclass
@@ -35,9 +42,13 @@ class BatchingExecutor:
         self._queue: asyncio.Queue[_Request] = asyncio.Queue()
         self._thread = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
         self._worker: asyncio.Task | None = None
+        self._in_flight: list[_Request] = []
+        self._closed = False
 
     async def infer(self, observation: Mapping[str, Any]) -> tuple[list[Action], dict[str, float]]:
         """The observation's chunk and timing facts (queue and model milliseconds, batch size)."""
+        if self._closed:
+            raise ModelClosedError("the model was unloaded")
         if not getattr(self.model, "blocking", True):
             # A model that answers in microseconds (no weights, no I/O) runs right here: the hop to its thread and
             # back costs about 0.2 ms, more than the model itself.
@@ -62,7 +73,9 @@ class BatchingExecutor:
             if not batch:
                 continue
             started = time.perf_counter()
+            self._in_flight = batch
             outcomes = await loop.run_in_executor(self._thread, self._infer_isolated, [r.observation for r in batch])
+            self._in_flight = []
             model_ms = (time.perf_counter() - started) * 1000.0
             for request, outcome in zip(batch, outcomes, strict=True):
                 if request.future.done():
@@ -93,11 +106,32 @@ class BatchingExecutor:
         return outcomes
 
     async def close(self) -> None:
+        """Fail the queued and running requests and unload the model, without waiting for a forward pass.
+
+        Returns at once. A forward pass still running finishes on the model thread, and the model closes there
+        right after it, so the model is never closed under a running call nor called from two threads.
+        """
+        if self._closed:
+            return
+        self._closed = True
         if self._worker is not None:
             self._worker.cancel()
             try:
                 await self._worker
             except asyncio.CancelledError:
                 pass
-        self._thread.shutdown(wait=True)
-        self.model.close()
+        unloaded = ModelClosedError("the model was unloaded")
+        waiting = [*self._in_flight]
+        while not self._queue.empty():
+            waiting.append(self._queue.get_nowait())
+        for request in waiting:
+            if not request.future.done():
+                request.future.set_exception(unloaded)
+        self._in_flight = []
+        self._thread.submit(self.model.close).add_done_callback(_log_close_failure)
+        self._thread.shutdown(wait=False)
+
+
+def _log_close_failure(done: concurrent.futures.Future) -> None:
+    if done.exception() is not None:
+        log.error("closing a model failed: %s", done.exception())

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from positronic_core.models.checkpoints import CheckpointRegistry
 from positronic_core.serve.model import Model
-from positronic_core.serve.registry import CheckpointRegistry
 
 #: Loads one checkpoint directory (the `pretrained_model` folder), reporting progress.
 CheckpointLoader = Callable[[Path, Callable[[str], None]], Model]

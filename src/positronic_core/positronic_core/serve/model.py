@@ -8,10 +8,6 @@ from typing import Any, Protocol
 from positronic_core.robot.commands import Action
 
 
-class UnknownModelError(LookupError):
-    """A model id the source does not have; the message names the id and the available ones."""
-
-
 class Model(Protocol):
     """A loaded checkpoint. `infer_batch` is called from one worker thread at a time, never on the event loop."""
 

@@ -9,8 +9,10 @@ costs about 14 ms per round trip against 0.7 ms without it, and model calls run 
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -25,9 +27,10 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from positronic_core import __version__
+from positronic_core.models.errors import ModelLoadError, UnknownModelError
 from positronic_core.robot.commands import action_to_wire
 from positronic_core.serve import auth
-from positronic_core.serve.model import ModelSource, UnknownModelError
+from positronic_core.serve.model import ModelSource
 from positronic_core.serve.model_pool import ModelPool
 from positronic_core.wire import messages
 from positronic_core.wire.envelope import DEFAULT_LIMITS, Limits, WireError, packb, unpackb
@@ -35,6 +38,22 @@ from positronic_core.wire.envelope import DEFAULT_LIMITS, Limits, WireError, pac
 log = logging.getLogger(__name__)
 
 _REFUSE_GRACE_S = 0.2
+
+
+class BindError(OSError):
+    """The server cannot listen on its address: the port is taken, the address is not this machine's, ..."""
+
+    def __init__(self, host: str, port: int, cause: OSError) -> None:
+        if cause.errno == errno.EADDRINUSE:
+            reason = "the port is already in use (is another server running there?)"
+        elif cause.errno is not None:
+            reason = os.strerror(cause.errno)
+        else:
+            reason = str(cause)
+        super().__init__(cause.errno, f"cannot listen on {host}:{port}: {reason}")
+
+    def __str__(self) -> str:
+        return self.strerror
 
 
 @dataclass(frozen=True)
@@ -66,18 +85,24 @@ class PolicyServer:
         return self._server.sockets[0].getsockname()[1]
 
     async def start(self) -> None:
-        self._server = await serve(
-            self._session,
-            self.config.host,
-            self.config.port,
-            process_request=self._process_request,
-            compression=None,
-            max_size=self.config.max_frame_bytes,
-            server_header=f"positronic-ros/{__version__}",
-        )
+        """Listen on the configured address; `BindError` if it cannot."""
+        try:
+            self._server = await serve(
+                self._session,
+                self.config.host,
+                self.config.port,
+                process_request=self._process_request,
+                compression=None,
+                max_size=self.config.max_frame_bytes,
+                server_header=f"positronic-ros/{__version__}",
+            )
+        except OSError as e:
+            raise BindError(self.config.host, self.config.port, e) from e
 
     async def serve_forever(self) -> None:
-        await self.start()
+        """Serve until cancelled, starting first unless `start` already did."""
+        if self._server is None:
+            await self.start()
         log.info("serving protocol v1 on http://%s:%d%s", self.config.host, self.port, messages.MODELS_PATH)
         try:
             await self._server.serve_forever()
@@ -116,6 +141,7 @@ class PolicyServer:
         try:
             model_id = self.source.resolve(requested)
         except UnknownModelError as e:
+            log.warning("refused a session: %s", e)
             await self._refuse(connection, str(e))
             return
 
@@ -127,7 +153,10 @@ class PolicyServer:
         except ConnectionClosed:
             return
         except Exception as e:
-            log.exception("loading model %s failed", model_id)
+            if isinstance(e, ModelLoadError):  # its message is the whole story
+                log.error("loading model %s failed: %s", model_id, e)
+            else:
+                log.exception("loading model %s failed", model_id)
             await self._refuse(connection, f"loading model {model_id} failed: {type(e).__name__}: {e}")
             return
         try:

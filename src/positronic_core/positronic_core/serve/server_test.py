@@ -12,12 +12,18 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
+from positronic_core.models.checkpoints import CheckpointRegistry
 from positronic_core.serve import model_pool
 from positronic_core.serve.auth import AuthConfigError
-from positronic_core.serve.backends.hold_pose import HoldPoseSource
+from positronic_core.serve.backends.hold_pose import HoldPoseModel, HoldPoseSource
+from positronic_core.serve.checkpoint_source import CheckpointSource
 from positronic_core.serve.server import PolicyServer, ServerConfig, running_server
+from positronic_core.wire import messages
 from positronic_core.wire.client import InferenceClient, InferenceError
 from positronic_core.wire.envelope import packb, unpackb
+
+# A bound for waits that succeed at once unless the code is broken: it turns a hang into a failure.
+STUCK_S = 30.0
 
 OBS = {
     "robot_state.ee_pose": np.array([0.4, 0.1, 0.3, 0.0, 1.0, 0.0, 0.0]),
@@ -43,6 +49,7 @@ def test_unknown_route_is_404():
         with pytest.raises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(f"http://127.0.0.1:{server.port}/api/v2/models")
         assert e.value.code == 404
+        e.value.close()  # an open response would hold the server's shutdown for its 10 s close timeout
 
 
 def test_handshake_and_reply_frames_are_binary_msgpack_with_the_v1_shapes():
@@ -90,6 +97,25 @@ def test_unknown_model_gets_error_status_naming_id_and_available_then_1008():
         assert closed.value.rcvd.code == 1008
 
 
+def test_unknown_checkpoint_close_reason_keeps_the_available_ids(tmp_path):
+    """The close reason holds 123 bytes; a long checkpoints path must not push the ids out of it."""
+    root = tmp_path / ("a-long-checkpoints-directory-name-" * 4)
+    for step in ("001000", "002000"):
+        (root / step / "pretrained_model").mkdir(parents=True)
+
+    def never_load(path, progress):
+        raise AssertionError("an unknown id must be refused before anything loads")
+
+    with running_server(CheckpointSource(CheckpointRegistry(root), never_load)) as server, \
+            _raw(server.port, "/api/v1/session/9") as ws:
+        message = unpackb(ws.recv())
+        assert message["status"] == "error" and str(root) in message["error"]
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv()
+    assert closed.value.rcvd.code == 1008
+    assert "'9' not found; available: 001000, 002000" in closed.value.rcvd.reason
+
+
 def test_client_error_names_host_port_and_model():
     with running_server(HoldPoseSource(["5"])) as server:
         with pytest.raises(InferenceError, match=rf"127\.0\.0\.1:{server.port}.*model 9.*'9' not found"):
@@ -123,12 +149,21 @@ def test_oversize_frame_closes_with_1009():
 
 
 def test_loading_messages_are_sent_while_a_model_loads(monkeypatch):
-    monkeypatch.setattr(model_pool, "PROGRESS_INTERVAL_S", 0.1)
+    monkeypatch.setattr(model_pool, "PROGRESS_INTERVAL_S", 0.01)
+    sent, three_sent, build = [], threading.Event(), messages.loading
+
+    def loading(message):  # the server builds each progress message just before sending it
+        sent.append(message)
+        if sent.count("reading weights") >= 3:
+            three_sent.set()
+        return build(message)
+
+    monkeypatch.setattr(messages, "loading", loading)
 
     class SlowSource(HoldPoseSource):
         def load(self, model_id, progress):
             progress("reading weights")
-            time.sleep(0.45)
+            assert three_sent.wait(STUCK_S), "no progress messages while loading"
             return super().load(model_id, progress)
 
     with running_server(SlowSource()) as server:
@@ -171,9 +206,11 @@ def test_token_is_required_on_http_and_websocket():
         with pytest.raises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(url)
         assert e.value.code == 401
+        e.value.close()  # an open response would hold the server's shutdown for its 10 s close timeout
         wrong = urllib.request.Request(url, headers={"Authorization": "Bearer nope"})
-        with pytest.raises(urllib.error.HTTPError):
+        with pytest.raises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(wrong)
+        e.value.close()
         with pytest.raises(InvalidStatus) as refused:
             _raw(server.port)
         assert refused.value.response.status_code == 401
@@ -184,36 +221,86 @@ def test_token_is_required_on_http_and_websocket():
         assert client.new_session().infer(OBS)
 
 
-def test_concurrent_sessions_are_batched_and_a_stalled_session_delays_nobody():
-    source = HoldPoseSource(latency_s=0.3, chunk_size=2)
-    with running_server(source) as server:
+class GatedHoldPose(HoldPoseModel):
+    """Holds its first forward pass until `gate` opens, so the test decides who arrives while the model is busy."""
+
+    def __init__(self, **kwargs):
+        super().__init__(latency_s=0.001, **kwargs)  # any latency makes it run on the model thread
+        self.gate = threading.Event()
+        self.entered = threading.Event()
+        self.batch_sizes = []
+
+    def infer_batch(self, observations):
+        self.batch_sizes.append(len(observations))
+        self.entered.set()
+        assert self.gate.wait(STUCK_S), "the test never opened the gate"
+        return super().infer_batch(observations)
+
+
+def test_sessions_waiting_on_a_busy_model_share_its_next_pass():
+    model = GatedHoldPose()
+
+    class GatedSource(HoldPoseSource):
+        def load(self, model_id, progress):
+            return model
+
+    with running_server(GatedSource()) as server:
+        client = InferenceClient("127.0.0.1", server.port, infer_timeout=STUCK_S)
+        sessions = [client.new_session() for _ in range(4)]
+        timings, errors = [], []
+
+        def robot(session):
+            try:
+                session.infer(OBS)
+                timings.append(session.last_timing["batch_size"])
+            except Exception as e:  # surfaced below
+                errors.append(e)
+
+        first = threading.Thread(target=robot, args=(sessions[0],))
+        first.start()
+        assert model.entered.wait(STUCK_S)
+        others = [threading.Thread(target=robot, args=(s,)) for s in sessions[1:]]
+        for t in others:
+            t.start()
+        executor = server.pool._loaded["1"].executor
+        deadline = time.monotonic() + STUCK_S
+        while executor._queue.qsize() < 3:  # the three others are queued behind the busy model
+            assert time.monotonic() < deadline, "the other sessions' requests never reached the model's queue"
+            time.sleep(0.01)
+        model.gate.set()
+        for t in [first, *others]:
+            t.join()
+        for session in sessions:
+            session.close()
+    assert not errors
+    assert model.batch_sizes == [1, 3]
+    assert sorted(timings) == [1, 3, 3, 3]
+
+
+def test_a_stalled_session_delays_nobody():
+    with running_server(HoldPoseSource(latency_s=0.01, chunk_size=2)) as server:
         stalled = _raw(server.port)
         stalled.recv()
         stalled.socket.sendall(b"\x82\x7f")  # a frame header that never gets its payload
 
-        sizes, errors = [], []
+        replies, errors = [], []
 
         def robot():
             try:
-                with InferenceClient("127.0.0.1", server.port).new_session() as s:
+                with InferenceClient("127.0.0.1", server.port, infer_timeout=STUCK_S).new_session() as s:
                     for _ in range(3):
-                        s.infer(OBS)
-                        sizes.append(s.last_timing["batch_size"])
+                        replies.append(s.infer(OBS))
             except Exception as e:  # surfaced below
                 errors.append(e)
 
         threads = [threading.Thread(target=robot) for _ in range(4)]
-        started = time.perf_counter()
         for t in threads:
             t.start()
         for t in threads:
             t.join()
-        elapsed = time.perf_counter() - started
         stalled.close()
     assert not errors
-    # serial would be 4 robots x 3 requests x 0.3 s = 3.6 s; batched passes take about 4 x 0.3 s
-    assert elapsed < 2.5
-    assert max(sizes) > 1
+    assert len(replies) == 12
 
 
 def test_batching_off_runs_one_observation_per_pass():

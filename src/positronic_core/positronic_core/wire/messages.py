@@ -20,6 +20,9 @@ CLOSE_MESSAGE_TOO_BIG = 1009
 MODELS_PATH = "/api/v1/models"
 SESSION_PATH = "/api/v1/session"
 DEFAULT_PORT = 8000
+#: The environment variable holding the bearer token, read alike by servers (to require it) and clients (to send
+#: it), so a deployment sets it once on both sides.
+TOKEN_ENV = "POSITRONIC_AUTH_TOKEN"
 
 
 def loading(message: str) -> dict[str, Any]:

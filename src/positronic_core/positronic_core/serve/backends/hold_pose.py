@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from positronic_core.geometry import pose7_to_pose12
+from positronic_core.models.errors import UnknownModelError
 from positronic_core.robot.commands import Action, CartesianPosition
-from positronic_core.serve.model import UnknownModelError
 
 _HOME_POSE7 = np.array([0.5, 0.0, 0.5, 0.0, 1.0, 0.0, 0.0])
 

@@ -1,6 +1,6 @@
 """Per-frame cost of recording camera frames, ours beside upstream's encoder settings, measured in the same run.
 
-    python -m positronic_core.dataset.encode_bench [--frames 150] [--cameras 3] [--width 320 --height 240]
+    .venv/bin/python bench/encode.py [--frames 150] [--cameras 3] [--width 320 --height 240]
 
 The workload is the simulator's: cameras at 320x240 recorded at 15 Hz. Frames are synthetic renders (shaded
 background, checkered floor, moving boxes), appended camera by camera as the recorder does. CPU time includes

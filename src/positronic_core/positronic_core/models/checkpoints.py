@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from positronic_core.serve.model import UnknownModelError
+from positronic_core.models.errors import UnknownModelError
 
 MODEL_SUBDIR = "pretrained_model"
 
@@ -50,8 +50,9 @@ class CheckpointRegistry:
             same_step = [name for name in available if int(name) == int(model_id)]
             if len(same_step) == 1:
                 return same_step[0]
-        raise UnknownModelError(f"checkpoint {model_id!r} not found in {self.checkpoints_dir}; "
-                                f"available: {', '.join(available) or 'none'}")
+        # The ids come before the directory: a WebSocket close reason keeps only the first 123 bytes of this.
+        raise UnknownModelError(f"checkpoint {model_id!r} not found; available: {', '.join(available) or 'none'} "
+                                f"(in {self.checkpoints_dir})")
 
     def path(self, model_id: str) -> Path:
         return _steps_dir(self.checkpoints_dir) / self.resolve(model_id) / MODEL_SUBDIR

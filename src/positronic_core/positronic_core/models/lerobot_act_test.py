@@ -12,8 +12,7 @@ pytest.importorskip("lerobot")
 from tiny_act import CHUNK_SIZE, make_observation, make_tiny_act_checkpoint  # noqa: E402
 
 from positronic_core.codecs import Codec, ImageInput, ObservationError, StateInput, get_codec  # noqa: E402
-from positronic_core.robot.commands import CartesianPosition, JointPosition  # noqa: E402
-from positronic_core.serve.backends.lerobot_act import (  # noqa: E402
+from positronic_core.models.lerobot_act import (  # noqa: E402
     FORMAT_LEROBOT_0_3_3,
     FORMAT_LEROBOT_0_4,
     CheckpointError,
@@ -21,6 +20,7 @@ from positronic_core.serve.backends.lerobot_act import (  # noqa: E402
     detect_checkpoint_format,
     load_act_checkpoint,
 )
+from positronic_core.robot.commands import CartesianPosition, JointPosition  # noqa: E402
 
 
 def _as_array(chunks):

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from positronic_core.codecs import CODECS, Codec, ObservationError, get_codec
+from positronic_core.models.errors import ModelLoadError
 from positronic_core.robot.commands import Action
 
 logger = logging.getLogger(__name__)
@@ -60,8 +61,28 @@ _MIGRATION_VERSION = 1
 DEFAULT_MAX_BATCH_SIZE = 8
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(ModelLoadError):
     """A checkpoint that cannot be served as asked; the message names the file, feature or statistic at fault."""
+
+
+class MissingDependencyError(ImportError):
+    """torch or LeRobot does not import; the message says what to install."""
+
+
+def require_act_dependencies() -> None:
+    """`MissingDependencyError` unless torch and LeRobot's ACT import.
+
+    This module itself imports without them (so that the policy server and the command lines can start), which
+    is why a caller that is about to need them asks here first, before it starts serving or recording.
+    """
+    try:
+        import torch  # noqa: F401
+        from lerobot.policies.act.modeling_act import ACTPolicy  # noqa: F401
+    except ImportError as e:
+        raise MissingDependencyError(
+            f"LeRobot ACT needs torch and LeRobot, which do not import here ({e}): `make test` installs them into "
+            ".venv, or run `pip install -e src/positronic_core[act]` and then `pip install --no-deps lerobot==0.4.4`"
+        ) from None
 
 
 class CodecMismatchError(CheckpointError):
@@ -355,8 +376,10 @@ def load_act_checkpoint(path: Path | str, codec: Codec | str, device: str = "cpu
     """Load an ACT `pretrained_model` directory (LeRobot 0.4, or 0.3.3 converted on the way) for serving.
 
     `device` is cpu, cuda, cuda:N, mps or auto. `cache_dir` holds 0.3.3 conversions (default: see
-    `default_cache_dir`). Raises `CheckpointError` (`CodecMismatchError` for a codec that does not fit).
+    `default_cache_dir`). Raises `CheckpointError` (`CodecMismatchError` for a codec that does not fit), or
+    `MissingDependencyError` without torch or LeRobot.
     """
+    require_act_dependencies()
     from lerobot.configs.policies import PreTrainedConfig
     from lerobot.policies.act.configuration_act import ACTConfig
     from lerobot.policies.act.modeling_act import ACTPolicy

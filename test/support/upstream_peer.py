@@ -1,17 +1,19 @@
-"""Run upstream Positronic 0.2.1, our interoperability peer, in its own venv; used by the interop tests.
+"""Run scripts under upstream Positronic 0.2.1's interpreter; used by the dataset interop and review tests.
 
-The venv lives at `<repo>/.venv-upstream` (`make test` creates it); POSITRONIC_UPSTREAM_PYTHON overrides the
-interpreter. Scripts get their arguments in `sys.argv[1:]` and report by printing one JSON document last.
+The interpreter is `upstream.UPSTREAM_PYTHON` (`<repo>/.venv-upstream`, which `make test` creates, unless
+POSITRONIC_UPSTREAM_PYTHON names another). Scripts get their arguments in `sys.argv[1:]` and report by printing one
+JSON document last.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+from upstream import UPSTREAM_PYTHON
 
 SKIP_REASON = "upstream positronic 0.2.1 venv .venv-upstream not installed (make test creates it)"
 
@@ -19,14 +21,12 @@ SKIP_REASON = "upstream positronic 0.2.1 venv .venv-upstream not installed (make
 @cache
 def upstream_python() -> Path | None:
     """The upstream venv's interpreter if it can import upstream's dataset package, else None."""
-    override = os.environ.get("POSITRONIC_UPSTREAM_PYTHON")
-    candidate = Path(override) if override else Path(__file__).resolve().parents[4] / ".venv-upstream/bin/python"
-    if not candidate.exists():
+    if not UPSTREAM_PYTHON.exists():
         return None
     probe = subprocess.run(
-        [str(candidate), "-c", "import positronic.dataset.local_dataset"], capture_output=True, timeout=120
+        [str(UPSTREAM_PYTHON), "-c", "import positronic.dataset.local_dataset"], capture_output=True, timeout=120
     )
-    return candidate if probe.returncode == 0 else None
+    return UPSTREAM_PYTHON if probe.returncode == 0 else None
 
 
 def run_upstream(script: str, *args: str, timeout: float = 120) -> Any:
