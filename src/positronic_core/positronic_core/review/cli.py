@@ -19,26 +19,31 @@ def local_dataset(path: str | None = None) -> Path:
     return Path(str(path)).expanduser()
 
 
-def serve(dataset: Path, port: int = 5001, host: str = "127.0.0.1", page_size: int = 50,
-          log_level: str = "info") -> None:
+def serve(dataset: Path, port: int = 5001, host: str = "127.0.0.1", clips_dataset: str = "clips",
+          page_size: int = 50, log_level: str = "info") -> None:
     """Serve a web page to review recorded episodes: table, videos, plots, scoring and clip export.
 
     Flags:
       --dataset.path=DIR   A Positronic dataset (ours or upstream's), or a directory with datasets anywhere below
-                           it (one per run, say); all of them appear in one table.
+                           it (one per run, say); all of them appear in one table. Episodes recorded or finished
+                           while the server runs join the table within a few seconds.
       --port=5001          TCP port; 0 picks a free one (printed at start).
       --host=127.0.0.1     Address to bind. The page can write scores and new clip episodes and has no login,
                            so binding beyond loopback exposes that to the network.
+      --clips_dataset=clips  The dataset, directly in DIR, that the page exports clips into by default (created
+                           at the first export). A clip is marked as one in its statics and is never counted as an
+                           evaluation run, whichever dataset it goes to.
       --page_size=50       Rows per table page until the page asks for another size.
       --log_level=info     debug also logs every request.
 
     The table shows each episode's start, duration, task, policy, model, checkpoint, seed and outcome; click a
     header to sort, type in the row under it to filter (`>5`, `<=10`, `2..8` on number columns; `=x` exact,
     `!x` excluding on text), and open an episode for its videos and plots on one timeline. Scores are appended to
-    `<dataset>/scores.jsonl` (latest wins); recorded files are never rewritten. Clips become new episodes in a
-    dataset you choose. `positronic-eval report DIR` summarises the same outcomes.
+    `<dataset>/scores.jsonl` (latest wins); recorded files are never rewritten. `positronic-eval report DIR`
+    summarises the same outcomes.
     """
     from positronic_core.dataset.errors import DatasetError
+    from positronic_core.review.clip_export import ClipError
     from positronic_core.review.episode_index import EpisodeIndex
     from positronic_core.review.server import ReviewServer
 
@@ -46,7 +51,10 @@ def serve(dataset: Path, port: int = 5001, host: str = "127.0.0.1", page_size: i
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         index = EpisodeIndex(Path(dataset))
-        server = ReviewServer(index, host=str(host), port=int(port), default_page_size=int(page_size))
+        server = ReviewServer(index, host=str(host), port=int(port), default_page_size=int(page_size),
+                              clips_dataset=str(clips_dataset))
+    except ClipError as exc:
+        raise SystemExit(f"positronic-server: error: --clips_dataset: {exc}") from None
     except DatasetError as exc:
         raise SystemExit(f"positronic-server: error: {exc}") from None
     except OSError as exc:
@@ -61,6 +69,7 @@ def serve(dataset: Path, port: int = 5001, host: str = "127.0.0.1", page_size: i
     except KeyboardInterrupt:
         pass
     finally:
+        index.close()
         server.httpd.server_close()
 
 

@@ -19,7 +19,7 @@ API (all JSON; errors are `{"error": "..."}` with a 4xx/5xx status):
   GET  /api/frame?ep=<ref>&cam=<name>&i=<index>   one frame as JPEG (for browsers without H.264)
   GET  /api/scores?ep=<ref>             latest score and its history
   GET  /api/failure_modes               tags used so far, most frequent first
-  GET  /api/datasets                    datasets a clip can be exported to
+  GET  /api/datasets                    datasets a clip can be exported to, and the default clips dataset
   POST /api/score   {"ep", "outcome", "items_successful", "items_total", "failure_mode", "notes"}
   POST /api/export  {"ep", "start_s", "end_s", "dataset" | "new_dataset"}
 """
@@ -44,11 +44,13 @@ from PIL import Image as PILImage
 from positronic_core.dataset.errors import DatasetError
 from positronic_core.dataset.reader import Episode
 from positronic_core.review import clip_export, episode_view
-from positronic_core.review.discovery import find_dataset_roots
-from positronic_core.review.episode_index import COLUMNS, EpisodeIndex, QueryError, relative_name
-from positronic_core.review.score_log import ScoreError, parse_score
+from positronic_core.review.episode_index import COLUMNS, EpisodeIndex, QueryError
+from positronic_core.runs.discovery import find_dataset_roots
+from positronic_core.runs.row import relative_name
+from positronic_core.runs.score_log import ScoreError, parse_score
 
 MAX_BODY_BYTES = 64 * 1024
+DEFAULT_CLIPS = "clips"  # the dataset, in the served directory, that the page exports clips into by default
 MAX_QUERY_FIELDS = 64
 MAX_SIGNALS_PER_REQUEST = 64
 STATIC_DIR = Path(__file__).parent / "static"
@@ -88,8 +90,9 @@ def json_safe(value: Any) -> Any:
 class ReviewApp:
     """Everything a request needs: the index, the assets, and the lock that serialises clip exports."""
 
-    def __init__(self, index: EpisodeIndex, default_page_size: int = 50) -> None:
+    def __init__(self, index: EpisodeIndex, default_page_size: int = 50, clips_dataset: str = DEFAULT_CLIPS) -> None:
         self.index = index
+        self.clips_dataset = clip_export.check_new_dataset_name(clips_dataset)
         self.loopback_only = False
         self.assets = _assets()
         self.default_page_size = default_page_size
@@ -136,7 +139,7 @@ class ReviewApp:
             raise ApiError(400, str(exc)) from None
         status = self.index.status()
         result["columns"] = [{"key": c.key, "label": c.label, "kind": c.kind} for c in COLUMNS]
-        result["status"] = {k: status[k] for k in ("loading", "indexed", "found", "error_count", "elapsed_s")}
+        result["status"] = {k: status[k] for k in ("loading", "indexed", "found", "clips", "error_count", "elapsed_s")}
         result["status"]["datasets"] = len(status["datasets"])
         return result
 
@@ -218,7 +221,7 @@ class ReviewApp:
         return {"failure_modes": self.index.failure_modes()}
 
     def datasets(self, params: dict[str, str]) -> dict[str, Any]:
-        return {"datasets": sorted(self.index.dataset_roots())}
+        return {"datasets": sorted(self.index.dataset_roots()), "clips": self.clips_dataset}
 
     # --- POST -----------------------------------------------------------------------------------------------
 
@@ -540,9 +543,9 @@ def _reject_constant(name: str) -> Any:
 class ReviewServer:
     """The HTTP server bound to (host, port); port 0 picks a free one (see `.port`)."""
 
-    def __init__(self, index: EpisodeIndex, host: str = "127.0.0.1", port: int = 5001,
-                 default_page_size: int = 50) -> None:
-        self.app = ReviewApp(index, default_page_size)
+    def __init__(self, index: EpisodeIndex, host: str = "127.0.0.1", port: int = 5001, default_page_size: int = 50,
+                 clips_dataset: str = DEFAULT_CLIPS) -> None:
+        self.app = ReviewApp(index, default_page_size, clips_dataset)
         handler = type("BoundReviewHandler", (ReviewHandler,), {"app": self.app})
         self.httpd = ThreadingHTTPServer((host, port), handler)
         self.httpd.daemon_threads = True
