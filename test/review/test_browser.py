@@ -268,3 +268,31 @@ def test_statics_with_long_keys_and_values_keep_the_panel_readable(browser_page)
     assert page.evaluate("document.documentElement.scrollHeight") < 2000
     assert errors == []
 
+
+def test_a_token_opens_the_page_once_and_the_cookie_carries_on(dataset: Path, tmp_path: Path) -> None:
+    index = EpisodeIndex(dataset)
+    index.start()
+    assert index.wait(60)
+    server = ReviewServer(index, port=0, token="lab-secret").start()
+    playwright = sync_api.sync_playwright().start()
+    context = None
+    try:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=CHROMIUM, args=ARGS, headless=True, bypass_csp=True)
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        assert page.goto(server.url + "/").status == 401
+        page.goto(server.url + "/?token=lab-secret&f.checkpoint=10000")
+        assert page.url == server.url + "/?f.checkpoint=10000"
+        page.wait_for_function("document.querySelectorAll('#rows tr').length === 5")
+        page.locator("#rows tr").first.click()
+        page.wait_for_selector("body[data-ready='1']")
+        page.check("input[name=outcome][value=success]")
+        page.click("#save-score")
+        page.wait_for_function("document.getElementById('score-status').textContent.startsWith('saved')")
+    finally:
+        if context is not None:
+            context.close()
+        playwright.stop()
+        server.stop()
+        index.close()
