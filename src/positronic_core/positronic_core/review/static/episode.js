@@ -266,7 +266,7 @@ function renderStatics(info) {
   fillKv(document.getElementById("statics"), Object.entries(info.static).sort(([a], [b]) => a.localeCompare(b)));
   fillKv(document.getElementById("meta"), Object.entries(info.meta));
   fillKv(document.getElementById("signal-list"), info.signals.map((s) =>
-    [s.name, `${s.kind}${s.width > 1 ? `[${s.width}]` : ""}, ${s.samples} samples`]));
+    [s.name, `${s.kind}${s.width > 1 ? `[${s.width}]` : ""}, ${counted(s.samples, "sample")}`]));
 }
 
 // --- scoring -----------------------------------------------------------------------------------------------
