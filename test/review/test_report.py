@@ -124,11 +124,13 @@ def test_unwritable_figures_fail_in_one_line(evaluation: Path, tmp_path: Path,
     assert err.count("\n") == 1 and err.startswith("positronic-eval: error: cannot write") and "missing" in err
 
 
-def test_output_into_a_closed_pipe_exits_quietly(evaluation: Path) -> None:
-    """`positronic-eval report --json | head` must not end in a BrokenPipeError traceback."""
+def test_output_into_a_closed_pipe_exits_quietly(evaluation: Path, tmp_path: Path) -> None:
+    """`positronic-eval report | head` must not end in a BrokenPipeError traceback, nor lose the figures."""
+    png = tmp_path / "r.png"
     process = subprocess.Popen([sys.executable, "-m", "positronic_core.evaluate.cli", "report", str(evaluation),
-                                "--json", "--by=seed"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                "--by=seed", "--png", str(png)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                env=os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)})
     process.stdout.close()  # the reader is gone before anything is written
     _, err = process.communicate(timeout=120)
     assert err == b"" and process.returncode == 128 + signal.SIGPIPE
+    assert png.stat().st_size > 0

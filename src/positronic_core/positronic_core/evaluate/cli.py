@@ -79,8 +79,21 @@ def _report(args: argparse.Namespace) -> int:
         clips = f" ({report.counted(runs.clips, 'clip')}, which are not evaluation runs)" if runs.clips else ""
         print(f"positronic-eval: no finished episodes under {path}{clips}", file=sys.stderr)
         return 1
-    # Machine-readable output keeps stdout to itself; notes go to stderr.
-    notes = sys.stderr if args.json or args.csv else sys.stdout
+    # The figures first: a reader that stops early (`| head`) must not cost them.
+    written = []
+    if args.html or args.png:
+        from positronic_core.evaluate import charts
+
+        try:
+            if args.html:
+                charts.write_html(Path(args.html), stats, by, str(path), comparison)
+                written.append(f"wrote the HTML report to {Path(args.html).resolve()}")
+            if args.png:
+                charts.write_png(Path(args.png), stats)
+                written.append(f"wrote the chart to {Path(args.png).resolve()}")
+        except OSError as exc:
+            print(f"positronic-eval: error: cannot write {exc.filename}: {exc.strerror}", file=sys.stderr)
+            return 1
     if args.json:
         print(report.to_json(stats, by, comparison))
     elif args.csv:
@@ -93,19 +106,9 @@ def _report(args: argparse.Namespace) -> int:
         if comparison is not None:
             print("\n" + report.format_comparison(comparison))
     sys.stdout.flush()
-    if args.html or args.png:
-        from positronic_core.evaluate import charts
-
-        try:
-            if args.html:
-                charts.write_html(Path(args.html), stats, by, str(path), comparison)
-                print(f"wrote the HTML report to {Path(args.html).resolve()}", file=notes, flush=True)
-            if args.png:
-                charts.write_png(Path(args.png), stats)
-                print(f"wrote the chart to {Path(args.png).resolve()}", file=notes, flush=True)
-        except OSError as exc:
-            print(f"positronic-eval: error: cannot write {exc.filename}: {exc.strerror}", file=sys.stderr)
-            return 1
+    # Machine-readable output keeps stdout to itself; these notes then go to stderr.
+    for line in written:
+        print(line, file=sys.stderr if args.json or args.csv else sys.stdout, flush=True)
     return 0
 
 

@@ -85,9 +85,9 @@ def load_rows(path: Path) -> list[dict[str, Any]]:
     return load_runs(path).rows
 
 
-def counted(n: int, noun: str, plural: str | None = None) -> str:
-    """"1 episode", "2 episodes" (`plural` for nouns that do not just take an s)."""
-    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+def counted(n: int, noun: str) -> str:
+    """"1 episode", "2 episodes"."""
+    return f"{n} {noun if n == 1 else noun + 's'}"
 
 
 def check_groups(by: list[str]) -> list[str]:

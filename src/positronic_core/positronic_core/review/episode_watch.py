@@ -46,11 +46,6 @@ class EpisodeWatch:
             self._handed.add(path)
         return sorted(ready)
 
-    @property
-    def waiting(self) -> int:
-        """Episodes seen but not handed out (still being written)."""
-        return len(self._waiting)
-
     def _new_directories(self) -> dict[Path, int]:
         fresh: dict[Path, int] = {}
         now_ns = time.time_ns()

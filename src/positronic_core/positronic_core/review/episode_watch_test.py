@@ -19,11 +19,11 @@ def test_first_listing_hands_out_every_finished_episode_at_once(tmp_path: Path) 
     recording = DatasetWriter(tmp_path).new_episode()
     watch = EpisodeWatch(tmp_path)
     assert [p for _, p in watch.poll(settle=False)] == done
-    assert watch.poll() == [] and watch.waiting == 1
+    assert watch.poll() == []
     recording.append("grip", 0.5, 0)
     recording.finish()
     assert watch.poll() == [(3, recording.path)]
-    assert watch.poll() == [] and watch.waiting == 0
+    assert watch.poll() == []
 
 
 def test_a_directory_first_seen_without_its_marker_waits_one_poll(tmp_path: Path) -> None:
