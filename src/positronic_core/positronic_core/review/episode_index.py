@@ -201,8 +201,6 @@ class EpisodeIndex:
         for root in find_dataset_roots(self.root):
             episodes = self._watch(root).poll()
             if episodes:
-                with self._lock:
-                    self._found += len(episodes)
                 added += self._index(root, episodes)
         return added
 
@@ -278,6 +276,7 @@ class EpisodeIndex:
     def status(self) -> dict[str, Any]:
         with self._lock:
             end = self._finished_at if self._finished_at is not None else time.monotonic()
+            # `found` counts the first pass; episodes added later are counted as they are indexed.
             return {"loading": self._loading, "indexed": len(self._rows), "found": max(self._found, len(self._rows)),
                     "clips": self._clips, "datasets": [relative_name(r, self.root) for r in self._logs],
                     "root": str(self.root), "errors": self._errors[-20:], "error_count": len(self._errors),
