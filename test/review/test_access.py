@@ -45,6 +45,7 @@ def test_gate_admits_the_bearer_token_or_the_session_cookie_only() -> None:
     assert TOKEN not in session  # the cookie holds an HMAC of the token, not the token
     assert gate.admits(f"Bearer {TOKEN}", None)
     assert gate.admits(None, f"other=1; {session}")
+    assert gate.admits("Basic cHJveHk6eA==", session)  # a proxy's own Authorization does not hide the cookie
     for authorization, cookie in ((None, None), (f"Bearer {TOKEN}x", None), ("Bearer", None), (TOKEN, None),
                                   (None, f"{COOKIE}={TOKEN}"), (None, f"{COOKIE}="), (None, "garbage;;=")):
         assert not gate.admits(authorization, cookie), (authorization, cookie)

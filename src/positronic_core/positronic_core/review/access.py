@@ -74,9 +74,10 @@ class Gate:
         """Whether a request carrying these headers may proceed."""
         if self.token is None:
             return True
-        if authorization is not None:
-            return hmac.compare_digest(authorization.strip().encode("utf-8", "replace"), self._bearer)
-        return hmac.compare_digest(_cookie(cookie_header).encode("utf-8", "replace"), self._session.encode())
+        # Either will do: a proxy in front may add its own Authorization to a browser's requests.
+        bearer = hmac.compare_digest((authorization or "").strip().encode("utf-8", "replace"), self._bearer)
+        session = hmac.compare_digest(_cookie(cookie_header).encode("utf-8", "replace"), self._session.encode())
+        return bearer or session
 
     def token_matches(self, presented: str) -> bool:
         return self.token is not None and hmac.compare_digest(presented.encode("utf-8", "replace"),
