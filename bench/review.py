@@ -27,6 +27,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# The synthetic dataset writer is a test helper (test/support), not part of the product package.
+sys.path.insert(0, str(ROOT / "test" / "support"))
 EPISODES = int(os.environ.get("POSITRONIC_BENCH_EPISODES", "10000"))
 WORKERS = 4
 DATA_DIR = Path(os.environ.get("POSITRONIC_BENCH_DIR", "/tmp/positronic-bench")) / f"review-{EPISODES}"
@@ -37,7 +39,7 @@ START_TIMEOUT_S = 600
 
 
 def _write_part(args: tuple[str, int, int]) -> None:
-    from positronic_core.review.synthetic_dataset import write_synthetic_dataset
+    from synthetic_dataset import write_synthetic_dataset
 
     root, count, seed = args
     write_synthetic_dataset(Path(root), count, ticks=15, minimal=True, seeds=50,

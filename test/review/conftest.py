@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from synthetic_dataset import write_synthetic_dataset
 
 from positronic_core.review.episode_index import EpisodeIndex
 from positronic_core.review.server import ReviewServer
-from positronic_core.review.synthetic_dataset import write_synthetic_dataset
 
 CAMERAS = ("image.wrist", "image.exterior")
 
@@ -72,6 +72,7 @@ def served(dataset: Path) -> Iterator[tuple[ReviewServer, Client, Path]]:
         yield server, Client(server.port), dataset
     finally:
         server.stop()
+        index.close()
 
 
 def tree(root: Path) -> dict[str, tuple[int, int]]:

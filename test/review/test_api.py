@@ -10,9 +10,10 @@ from urllib.parse import quote
 import pytest
 
 from positronic_core.dataset import Dataset
+from positronic_core.evaluate import report
 from positronic_core.review.episode_index import EpisodeIndex
-from positronic_core.review.score_log import SCORE_FILE
 from positronic_core.review.server import MAX_BODY_BYTES, ReviewServer
+from positronic_core.runs.score_log import SCORE_FILE
 
 
 def first_ref(client, dataset: str = "main") -> str:
@@ -154,7 +155,8 @@ def test_score_shows_at_once_survives_restart_and_touches_only_the_log(served, s
                                                "items_total": 3, "failure_mode": "dropped cube", "notes": "n"})
     assert status == 200 and saved["row"]["outcome"] == "partial" and saved["row"]["outcome_source"] == "manual"
     _, table = client.get("/api/episodes?f.outcome=%3Dpartial&page_size=100")
-    assert [r["ref"] for r in table["rows"]] == [ref] and table["rows"][0]["score_text"] == "1/3"
+    assert [r["ref"] for r in table["rows"]] == [ref] and table["rows"][0]["score_text"] == "0.33"
+    assert (table["rows"][0]["items_successful"], table["rows"][0]["items_total"]) == (1, 3)
     _, modes = client.get("/api/failure_modes")
     assert modes["failure_modes"] == ["dropped cube"]
     after = snapshot(root.parent)
@@ -222,6 +224,31 @@ def test_export_clip_into_a_new_and_an_existing_dataset(served, snapshot) -> Non
     after = snapshot(root.parent)
     changed = {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
     assert changed and all(path.startswith("served/clips/") for path in changed)
+
+
+def test_a_clip_is_never_counted_as_a_run_even_in_the_dataset_it_came_from(served) -> None:
+    _, client, root = served
+    before = report.load_runs(root)
+    stats_before = report.summarize(before.rows, ["checkpoint"])
+    _, datasets = client.get("/api/datasets")
+    assert datasets["clips"] == "clips"  # the page's default target: a separate dataset
+    ref = first_ref(client)
+    status, result = client.post("/api/export", {"ep": ref, "start_s": 0.0, "end_s": 1.0, "dataset": "main"})
+    assert status == 200, result
+    clip_row = result["row"]
+    assert clip_row["clip_of"] == f"{ref} 0.00–1.00 s" and clip_row["outcome"] == "" and clip_row["score"] is None
+    static = Dataset(root / "main")[6].static
+    assert static["clip.source_path"] == ref and (static["clip.start_s"], static["clip.end_s"]) == (0.0, 1.0)
+    _, table = client.get("/api/episodes?f.dataset=%3Dmain&page_size=100")
+    assert table["total"] == 7 and table["status"]["clips"] == 1
+    _, runs_only = client.get("/api/episodes?f.clip_of=%3D&page_size=100")
+    assert runs_only["total"] == 10
+    after = report.load_runs(root)
+    assert len(after.rows) == len(before.rows) == 10 and (before.clips, after.clips) == (0, 1)
+    assert report.summarize(after.rows, ["checkpoint"]) == stats_before
+    status, scored = client.post("/api/score", {"ep": result["ref"], "outcome": "success"})
+    assert status == 200 and scored["row"]["outcome"] == "success"  # a clip may be labelled by hand ...
+    assert report.summarize(report.load_runs(root).rows, ["checkpoint"]) == stats_before  # ... and still not count
 
 
 # --- bad input --------------------------------------------------------------------------------------------------

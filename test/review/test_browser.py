@@ -3,6 +3,7 @@ episode page, playback, keyboard stepping, deep links, scoring across a reload, 
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -48,6 +49,7 @@ def browser_page(dataset: Path, tmp_path: Path):
             context.close()
         playwright.stop()
         server.stop()
+        index.close()
 
 
 def colours_present(path: Path, wanted: dict[str, tuple[int, int, int]], tolerance: int = 6) -> dict[str, bool]:
@@ -151,26 +153,29 @@ def test_review_flow(browser_page, tmp_path: Path) -> None:
     assert page.locator("#failure-modes option[value='slipped grasp']").count() == 1
     assert (dataset / "main" / "scores.jsonl").exists()
 
-    # Export a clip into a new dataset and open it.
+    # Export a clip into the default target, a separate clips dataset, and open it.
     page.fill("#clip-start", "0.2")
     page.fill("#clip-end", "0.8")
-    page.select_option("#clip-dataset", "__new__")
-    page.fill("#clip-new-name", "clips")
+    assert page.locator("#clip-dataset option:checked").inner_text() == "clips (clips dataset, new)"
     page.click("#export-clip")
     page.wait_for_selector("#export-link")
     page.click("#export-link")
     page.wait_for_selector("body[data-ready='1']")
     assert page.locator("video").count() == 2
     assert seconds(page.inner_text("#time").split("/")[1]) == pytest.approx(0.6, abs=0.07)
+    assert page.inner_text("#clip-of").startswith(f"clip of {first_ref} 0.20–0.80 s")
     assert (dataset / "clips" / "000000000000" / "000000000000" / "static.json").exists()
 
     # Back in the table the score and the clip are listed.
     page.goto(url + "/?f.outcome=partial")
     page.wait_for_function("document.querySelectorAll('#rows tr').length === 1")
     assert page.locator("#rows tr").first.get_attribute("data-ref") == first_ref
-    assert page.locator("#rows td.score").first.inner_text() == "1/2"
+    score = page.locator("#rows td.score").first
+    assert score.inner_text() == "0.50" and score.get_attribute("title") == "1 of 2 items"
     page.goto(url + "/?f.dataset=clips")
     page.wait_for_function("document.querySelectorAll('#rows tr').length === 1")
+    assert page.locator("#rows td.clip_of").inner_text().startswith(first_ref)
+    assert page.locator("#rows td.outcome").inner_text() == "—"  # a clip has no verdict of its own
     assert errors == []
 
 
@@ -210,3 +215,84 @@ def test_table_shows_indexing_progress(tmp_path: Path, template_dataset: Path) -
         playwright.stop()
         server.stop()
     assert module.EpisodeIndex is EpisodeIndex
+
+
+def test_table_fits_1400_px_with_every_column(browser_page) -> None:
+    """All columns, the clip column and a long failure mode included, fit a 1400 px window without scrolling."""
+    page, url, dataset, errors = browser_page
+    page.goto(url + "/")
+    page.wait_for_function("document.querySelectorAll('#rows tr').length === 10")
+    ref = page.locator("#rows tr").first.get_attribute("data-ref")
+    mode = "gripper closed before the cube was between the fingers and pushed it off the table"
+    assert page.request.post(url + "/api/score", data={"ep": ref, "outcome": "failure", "failure_mode": mode}).ok
+    assert page.request.post(url + "/api/export", data={"ep": ref, "start_s": 0.1, "end_s": 0.5,
+                                                        "new_dataset": "clips"}).ok
+    page.reload()
+    page.wait_for_function("document.querySelectorAll('#rows tr').length === 11")
+    assert page.locator("#headers th[data-key=clip_of]").is_visible()
+    wrap = page.locator(".table-wrap").bounding_box()
+    sizes = page.evaluate("(() => { const w = document.querySelector('.table-wrap'); "
+                          "return [w.scrollWidth, w.clientWidth]; })()")
+    assert sizes[0] <= sizes[1], sizes
+    for key in ("failure_mode", "score", "outcome", "clip_of"):
+        header = page.locator(f"#headers th[data-key={key}]").bounding_box()
+        assert header["x"] + header["width"] <= wrap["x"] + wrap["width"] + 1, key
+    cell = page.locator("#rows tr").first.locator("td.failure_mode")
+    assert cell.inner_text() == mode and cell.bounding_box()["width"] >= 100
+    badge = page.locator("#rows tr").first.locator("td.outcome .badge").bounding_box()
+    assert badge["height"] < 30  # the badge stays on one line
+    assert errors == []
+
+
+def test_statics_with_long_keys_and_values_keep_the_panel_readable(browser_page) -> None:
+    """Long keys wrap instead of squeezing the values to one character per line (a remote ACT episode's statics
+    made the page 3,600 px tall); a long panel scrolls instead of growing the page."""
+    page, url, dataset, errors = browser_page
+    static_file = next((dataset / "main").glob("*/*/static.json"))
+    static = json.loads(static_file.read_text())
+    static |= {f"inference.policy.server.config.input_features.observation.images.camera_{i}.shape": [3, 224, 224]
+               for i in range(12)}
+    static["inference.policy.server.a_single_key_without_any_dots_that_is_much_longer_than_the_panel_width"] = 1
+    static["inference.policy.server.checkpoint_path"] = "/home/lab/checkpoints/" + "experiment_" * 12 + "010000"
+    static["inference.policy.server.config"] = {f"parameter_{i}": list(range(20)) for i in range(20)}
+    static_file.write_text(json.dumps(static))
+    ref = static_file.parent.relative_to(dataset).as_posix()
+    page.goto(f"{url}/episode/{ref}")
+    page.wait_for_selector("body[data-ready='1']")
+    widths = page.evaluate("Array.from(document.querySelectorAll('#statics tr')).map(r => "
+                           "[r.cells[0].getBoundingClientRect().width, r.cells[1].getBoundingClientRect().width])")
+    assert len(widths) >= 15
+    assert all(value >= 150 and key >= 100 for key, value in widths), widths
+    panel = page.locator("#statics-panel").bounding_box()
+    assert panel["height"] <= 500
+    assert page.evaluate("document.documentElement.scrollHeight") < 2000
+    assert errors == []
+
+
+def test_a_token_opens_the_page_once_and_the_cookie_carries_on(dataset: Path, tmp_path: Path) -> None:
+    index = EpisodeIndex(dataset)
+    index.start()
+    assert index.wait(60)
+    server = ReviewServer(index, port=0, token="lab-secret").start()
+    playwright = sync_api.sync_playwright().start()
+    context = None
+    try:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=CHROMIUM, args=ARGS, headless=True, bypass_csp=True)
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        assert page.goto(server.url + "/").status == 401
+        page.goto(server.url + "/?token=lab-secret&f.checkpoint=10000")
+        assert page.url == server.url + "/?f.checkpoint=10000"
+        page.wait_for_function("document.querySelectorAll('#rows tr').length === 5")
+        page.locator("#rows tr").first.click()
+        page.wait_for_selector("body[data-ready='1']")
+        page.check("input[name=outcome][value=success]")
+        page.click("#save-score")
+        page.wait_for_function("document.getElementById('score-status').textContent.startsWith('saved')")
+    finally:
+        if context is not None:
+            context.close()
+        playwright.stop()
+        server.stop()
+        index.close()

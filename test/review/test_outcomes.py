@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from positronic_core.dataset import DatasetWriter
-from positronic_core.evaluate.outcomes import auto_outcome, credit, policy_identity, seed_of
+from positronic_core.runs.outcomes import auto_outcome, credit, policy_identity, seed_of
 
 
 def test_operator_verdicts_come_first() -> None:

@@ -5,16 +5,20 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from PIL import Image
+from synthetic_dataset import write_synthetic_dataset
 
 from positronic_core.dataset import Dataset
 from positronic_core.evaluate import cli, report
 from positronic_core.evaluate.stats import mcnemar_exact, wilson_interval
-from positronic_core.review.score_log import Score, ScoreLog
-from positronic_core.review.synthetic_dataset import write_synthetic_dataset
+from positronic_core.runs.score_log import Score, ScoreLog
 
 
 @pytest.fixture(scope="module")
@@ -82,12 +86,15 @@ def test_cli_outputs(evaluation: Path, tmp_path: Path, capsys: pytest.CaptureFix
                      "--compare", "10000", "20000"]) == 0
     text = capsys.readouterr().out
     assert "24 episodes" in text and "exact McNemar" in text and "10000" in text
+    assert f"wrote the HTML report to {html.resolve()}" in text and f"wrote the chart to {png.resolve()}" in text
     page = html.read_text()
     assert "<svg" in page and "Paired comparison" in page and "http" not in page.replace("http://www.w3.org", "")
     with Image.open(png) as image:
         assert image.format == "PNG" and image.width > 800
-    assert cli.main(["report", str(evaluation), "--by=task", "--json"]) == 0
-    data = json.loads(capsys.readouterr().out)
+    assert cli.main(["report", str(evaluation), "--by=task", "--json", "--png", str(png)]) == 0
+    out, err = capsys.readouterr()
+    data = json.loads(out)  # stdout stays pure JSON; the note about the PNG goes to stderr
+    assert err.strip() == f"wrote the chart to {png.resolve()}"
     assert data["by"] == ["task"] and sum(g["runs"] for g in data["groups"]) == 24
     assert cli.main(["report", str(evaluation), "--csv", "--by=checkpoint"]) == 0
     table = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
@@ -101,3 +108,29 @@ def test_cli_errors(evaluation: Path, tmp_path: Path, capsys: pytest.CaptureFixt
     assert cli.main(["report", str(tmp_path)]) == 1
     assert cli.main(["report", str(evaluation), "--compare", "10000", "nope"]) == 2
     assert "'nope'" in capsys.readouterr().err
+
+
+def test_counts_are_written_in_words(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_synthetic_dataset(tmp_path, 1, ticks=12, seed=6)
+    assert cli.main(["report", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.startswith(f"1 episode under {tmp_path}, 1 with an outcome")
+    assert report.counted(0, "clip") == "0 clips" and report.counted(2, "repeated run") == "2 repeated runs"
+
+
+def test_unwritable_figures_fail_in_one_line(evaluation: Path, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["report", str(evaluation), "--png", str(tmp_path / "missing" / "r.png")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("positronic-eval: error: cannot write") and "missing" in err
+
+
+def test_output_into_a_closed_pipe_exits_quietly(evaluation: Path, tmp_path: Path) -> None:
+    """`positronic-eval report | head` must not end in a BrokenPipeError traceback, nor lose the figures."""
+    png = tmp_path / "r.png"
+    process = subprocess.Popen([sys.executable, "-m", "positronic_core.evaluate.cli", "report", str(evaluation),
+                                "--by=seed", "--png", str(png)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               env=os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)})
+    process.stdout.close()  # the reader is gone before anything is written
+    _, err = process.communicate(timeout=120)
+    assert err == b"" and process.returncode == 128 + signal.SIGPIPE
+    assert png.stat().st_size > 0

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from positronic_core.review.score_log import SCORE_FILE, Score, ScoreError, ScoreLog, parse_score
+from positronic_core.runs.score_log import SCORE_FILE, Score, ScoreError, ScoreLog, parse_score
 
 
 @pytest.mark.parametrize("body, fragment", [

@@ -1,2 +1,2 @@
-"""Evaluation: outcomes of recorded episodes (`outcomes`), statistics (`stats`), grouped reports and paired
-comparisons (`report`), figures (`charts`), and the `positronic-eval` command (`cli`)."""
+"""Evaluation: statistics (`stats`), grouped reports and paired comparisons over recorded runs (`report`, reading
+`runs`), figures (`charts`), the `positronic-eval` command (`cli`) and `validate-server` (`validate_server`)."""

@@ -4,52 +4,121 @@ no scripts or remote assets) or a PNG drawn with Pillow."""
 from __future__ import annotations
 
 import html
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
 from positronic_core.evaluate.report import Comparison, GroupStats, format_comparison, format_table
 
-BAR_H, GAP, LABEL_W, PLOT_W, PAD = 22, 10, 320, 520, 16
+BAR_H, GAP, PLOT_W, PAD, LINE_H, TITLE_H, AXIS_H = 22, 10, 520, 16, 15, 30, 24
+MAX_LABEL_W = 440  # a longer label wraps onto more lines: at " / " between group values, else between words
+FONT_PX, TITLE_PX = 12, 14
 COLORS = {"bar": "#4c8bf5", "ci": "#1d2330", "grid": "#dde1e8", "text": "#1d2330", "muted": "#6a7384"}
+TITLE = "Success rate (95% Wilson interval)"
+
+Measure = Callable[[str, int], float]  # (text, font px) -> width in px
 
 
-def _layout(count: int) -> tuple[int, int]:
-    width = PAD * 2 + LABEL_W + PLOT_W + 90
-    height = PAD * 2 + 30 + count * (BAR_H + GAP) + 24
-    return width, height
+@dataclass
+class _Row:
+    stats: GroupStats
+    lines: list[str]
+    top: float
+    height: float
+
+    @property
+    def mid(self) -> float:
+        return self.top + self.height / 2
+
+    @property
+    def value_text(self) -> str:
+        return f"{100 * self.stats.success_rate:.0f}% ({self.stats.successes}/{self.stats.scored})"
 
 
-def _shorten(text: str, limit: int = 48) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+@dataclass
+class _Layout:
+    """Where everything goes, sized from the measured text so no label or value is cut off."""
+
+    width: float
+    height: float
+    x0: float  # left edge of the plot
+    rows: list[_Row]
+
+    @property
+    def axis_y(self) -> float:
+        return self.height - PAD - 4
 
 
-def svg_chart(stats: list[GroupStats], title: str = "Success rate (95% Wilson interval)") -> str:
-    width, height = _layout(len(stats))
-    x0, top = PAD + LABEL_W, PAD + 30
+def _layout(stats: list[GroupStats], measure: Measure, title: str) -> _Layout:
+    wrapped = [_wrap(s.label, measure) for s in stats]
+    label_w = max((measure(line, FONT_PX) for lines in wrapped for line in lines), default=0.0)
+    value_w = max([measure("100% (00/00)", FONT_PX)] + [measure(f"100% ({s.successes}/{s.scored})", FONT_PX)
+                                                         for s in stats] + [measure("unscored", FONT_PX)])
+    x0 = PAD + label_w + 12
+    rows, y = [], PAD + TITLE_H
+    for s, lines in zip(stats, wrapped, strict=True):
+        height = max(BAR_H, len(lines) * LINE_H + 4)
+        rows.append(_Row(s, lines, y, height))
+        y += height + GAP
+    width = max(x0 + PLOT_W + 8 + value_w + PAD, PAD * 2 + measure(title, TITLE_PX))
+    return _Layout(width=math.ceil(width), height=math.ceil(y + AXIS_H + PAD - GAP), x0=x0, rows=rows)
+
+
+def _wrap(label: str, measure: Measure) -> list[str]:
+    lines: list[str] = []
+    for part in label.split(" / "):
+        joined = f"{lines[-1]} / {part}" if lines else part
+        if lines and measure(joined, FONT_PX) <= MAX_LABEL_W:
+            lines[-1] = joined
+            continue
+        while measure(part, FONT_PX) > MAX_LABEL_W:  # one value wider than the column: break it between words
+            cut = max((i for i in range(2, len(part)) if measure(part[:i], FONT_PX) <= MAX_LABEL_W), default=1)
+            space = part.rfind(" ", 0, cut + 1)
+            cut = space + 1 if space > 0 else cut  # or anywhere, when one word is that long
+            lines.append(part[:cut].rstrip())
+            part = part[cut:]
+        lines.append(part)
+    return lines or [""]
+
+
+def _svg_measure(text: str, size: int) -> float:
+    # The browser picks the sans-serif font; 0.62 em per character covers DejaVu Sans, the widest common default.
+    return 0.62 * size * len(text)
+
+
+def svg_chart(stats: list[GroupStats], title: str = TITLE) -> str:
+    layout = _layout(stats, _svg_measure, title)
+    width, height, x0 = layout.width, layout.height, layout.x0
+    top = PAD + TITLE_H
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
-             f'<text x="{PAD}" y="{PAD + 12}" font-size="14" font-weight="bold">{html.escape(title)}</text>']
+             f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="{FONT_PX}">',
+             f'<text x="{PAD}" y="{PAD + 12}" font-size="{TITLE_PX}" font-weight="bold">{html.escape(title)}</text>']
     for tick in range(0, 101, 20):
         x = x0 + PLOT_W * tick / 100
-        parts.append(f'<line x1="{x}" y1="{top - 4}" x2="{x}" y2="{height - PAD - 18}" stroke="{COLORS["grid"]}"/>')
-        parts.append(f'<text x="{x}" y="{height - PAD - 4}" text-anchor="middle" fill="{COLORS["muted"]}">'
+        parts.append(f'<line x1="{x:.1f}" y1="{top - 4}" x2="{x:.1f}" y2="{layout.axis_y - 14}" '
+                     f'stroke="{COLORS["grid"]}"/>')
+        parts.append(f'<text x="{x:.1f}" y="{layout.axis_y}" text-anchor="middle" fill="{COLORS["muted"]}">'
                      f'{tick}%</text>')
-    for i, s in enumerate(stats):
-        y = top + i * (BAR_H + GAP)
-        parts.append(f'<text x="{x0 - 8}" y="{y + BAR_H / 2 + 4}" text-anchor="end">'
-                     f'{html.escape(_shorten(s.label))}</text>')
+    for row in layout.rows:
+        s, mid = row.stats, row.mid
+        first = mid - (len(row.lines) - 1) * LINE_H / 2 + 4
+        for k, line in enumerate(row.lines):
+            parts.append(f'<text x="{x0 - 8:.1f}" y="{first + k * LINE_H:.1f}" text-anchor="end">'
+                         f'{html.escape(line)}</text>')
         if s.success_rate is None:
-            parts.append(f'<text x="{x0 + 4}" y="{y + BAR_H / 2 + 4}" fill="{COLORS["muted"]}">unscored</text>')
+            parts.append(f'<text x="{x0 + 4:.1f}" y="{mid + 4:.1f}" fill="{COLORS["muted"]}">unscored</text>')
             continue
-        parts.append(f'<rect x="{x0}" y="{y}" width="{PLOT_W * s.success_rate:.1f}" height="{BAR_H}" '
+        bar_top = mid - BAR_H / 2
+        parts.append(f'<rect x="{x0:.1f}" y="{bar_top:.1f}" width="{PLOT_W * s.success_rate:.1f}" height="{BAR_H}" '
                      f'fill="{COLORS["bar"]}"/>')
         lo, hi = x0 + PLOT_W * s.ci_low, x0 + PLOT_W * s.ci_high
-        mid = y + BAR_H / 2
-        parts.append(f'<path d="M{lo:.1f},{mid} H{hi:.1f} M{lo:.1f},{mid - 6} V{mid + 6} M{hi:.1f},{mid - 6} '
-                     f'V{mid + 6}" stroke="{COLORS["ci"]}" stroke-width="1.5" fill="none"/>')
-        parts.append(f'<text x="{x0 + PLOT_W + 8}" y="{mid + 4}">{100 * s.success_rate:.0f}% '
-                     f'({s.successes}/{s.scored})</text>')
+        parts.append(f'<path d="M{lo:.1f},{mid:.1f} H{hi:.1f} M{lo:.1f},{mid - 6:.1f} V{mid + 6:.1f} '
+                     f'M{hi:.1f},{mid - 6:.1f} V{mid + 6:.1f}" stroke="{COLORS["ci"]}" stroke-width="1.5" '
+                     'fill="none"/>')
+        parts.append(f'<text x="{x0 + PLOT_W + 8:.1f}" y="{mid + 4:.1f}">{row.value_text}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -100,13 +169,17 @@ def _font(size: int) -> ImageFont.ImageFont:
         return ImageFont.load_default()
 
 
-def write_png(path: Path, stats: list[GroupStats], title: str = "Success rate (95% Wilson interval)",
-              scale: int = 2) -> None:
-    width, height = _layout(len(stats))
-    image = Image.new("RGB", (width * scale, height * scale), "white")
+def write_png(path: Path, stats: list[GroupStats], title: str = TITLE, scale: int = 2) -> None:
+    fonts = {FONT_PX: _font(FONT_PX * scale), TITLE_PX: _font(TITLE_PX * scale)}
+
+    def measure(text: str, size: int) -> float:
+        return fonts[size].getlength(text) / scale
+
+    layout = _layout(stats, measure, title)
+    x0, top = layout.x0, PAD + TITLE_H
+    image = Image.new("RGB", (round(layout.width * scale), round(layout.height * scale)), "white")
     draw = ImageDraw.Draw(image)
-    font, bold = _font(12 * scale), _font(14 * scale)
-    x0, top = PAD + LABEL_W, PAD + 30
+    font, bold = fonts[FONT_PX], fonts[TITLE_PX]
 
     def s(v: float) -> int:
         return round(v * scale)
@@ -114,21 +187,22 @@ def write_png(path: Path, stats: list[GroupStats], title: str = "Success rate (9
     draw.text((s(PAD), s(PAD)), title, fill=COLORS["text"], font=bold)
     for tick in range(0, 101, 20):
         x = x0 + PLOT_W * tick / 100
-        draw.line([(s(x), s(top - 4)), (s(x), s(height - PAD - 18))], fill=COLORS["grid"], width=1)
-        draw.text((s(x), s(height - PAD - 4)), f"{tick}%", fill=COLORS["muted"], font=font, anchor="ms")
-    for i, st in enumerate(stats):
-        y = top + i * (BAR_H + GAP)
-        mid = y + BAR_H / 2
-        draw.text((s(x0 - 8), s(mid)), _shorten(st.label), fill=COLORS["text"], font=font, anchor="rm")
+        draw.line([(s(x), s(top - 4)), (s(x), s(layout.axis_y - 14))], fill=COLORS["grid"], width=1)
+        draw.text((s(x), s(layout.axis_y)), f"{tick}%", fill=COLORS["muted"], font=font, anchor="ms")
+    for row in layout.rows:
+        st, mid = row.stats, row.mid
+        first = mid - (len(row.lines) - 1) * LINE_H / 2
+        for k, line in enumerate(row.lines):
+            draw.text((s(x0 - 8), s(first + k * LINE_H)), line, fill=COLORS["text"], font=font, anchor="rm")
         if st.success_rate is None:
             draw.text((s(x0 + 4), s(mid)), "unscored", fill=COLORS["muted"], font=font, anchor="lm")
             continue
         if st.success_rate > 0:
-            draw.rectangle([s(x0), s(y), s(x0 + PLOT_W * st.success_rate), s(y + BAR_H)], fill=COLORS["bar"])
+            draw.rectangle([s(x0), s(mid - BAR_H / 2), s(x0 + PLOT_W * st.success_rate), s(mid + BAR_H / 2)],
+                           fill=COLORS["bar"])
         lo, hi = x0 + PLOT_W * st.ci_low, x0 + PLOT_W * st.ci_high
         draw.line([(s(lo), s(mid)), (s(hi), s(mid))], fill=COLORS["ci"], width=2 * scale)
         for x in (lo, hi):
             draw.line([(s(x), s(mid - 6)), (s(x), s(mid + 6))], fill=COLORS["ci"], width=2 * scale)
-        draw.text((s(x0 + PLOT_W + 8), s(mid)), f"{100 * st.success_rate:.0f}% ({st.successes}/{st.scored})",
-                  fill=COLORS["text"], font=font, anchor="lm")
+        draw.text((s(x0 + PLOT_W + 8), s(mid)), row.value_text, fill=COLORS["text"], font=font, anchor="lm")
     image.save(path, format="PNG")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -14,7 +16,7 @@ Summarise the outcomes of every episode under DIR (a dataset, or a directory wit
 Outcome of an episode: a manual score from the review page or API (<dataset>/scores.jsonl) if there is one,
 else the verdict recorded with it (eval.outcome from an operator, eval.success, eval.auto_success), else the
 simulator's stacking score (success = stacking_success >= 0.95 held for 0.5 s). Episodes with none are counted
-as runs but not scored.
+as runs but not scored. Clips exported from the review page are not evaluation runs and are left out.
 
 Per group: runs, scored, success rate with a 95% Wilson score interval (partial is not a success), partial
 credit (mean item ratio; success/partial/failure without items count 1/0.5/0), item totals, mean duration and
@@ -47,6 +49,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    try:
+        return _report(args)
+    except BrokenPipeError:
+        # The reader went away (`| head`): nothing more to say, and Python must not complain while flushing at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
+
+
+def _report(args: argparse.Namespace) -> int:
     path = Path(args.path).expanduser()
     by = [key.strip() for key in args.by.split(",") if key.strip()]
     try:
@@ -55,32 +66,49 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"--confidence must be between 0 and 1, got {args.confidence}")
         if not path.is_dir():
             raise ValueError(f"{path} is not a directory")
-        rows = report.load_rows(path)
-        stats = report.summarize(rows, by, args.confidence)
-        comparison = report.compare(rows, *args.compare) if args.compare else None
+        runs = report.load_runs(path)
+        stats = report.summarize(runs.rows, by, args.confidence)
+        comparison = report.compare(runs.rows, *args.compare) if args.compare else None
     except ValueError as exc:
         print(f"positronic-eval: error: {exc}", file=sys.stderr)
         return 2
-    if not rows:
-        print(f"positronic-eval: no finished episodes under {path}", file=sys.stderr)
+    if runs.unreadable:
+        print(f"positronic-eval: warning: left out {report.counted(len(runs.unreadable), 'unreadable episode')}, "
+              f"first {runs.unreadable[0]}", file=sys.stderr)
+    if not runs.rows:
+        clips = f" ({report.counted(runs.clips, 'clip')}, which are not evaluation runs)" if runs.clips else ""
+        print(f"positronic-eval: no finished episodes under {path}{clips}", file=sys.stderr)
         return 1
+    # The figures first: a reader that stops early (`| head`) must not cost them.
+    written = []
+    if args.html or args.png:
+        from positronic_core.evaluate import charts
+
+        try:
+            if args.html:
+                charts.write_html(Path(args.html), stats, by, str(path), comparison)
+                written.append(f"wrote the HTML report to {Path(args.html).resolve()}")
+            if args.png:
+                charts.write_png(Path(args.png), stats)
+                written.append(f"wrote the chart to {Path(args.png).resolve()}")
+        except OSError as exc:
+            print(f"positronic-eval: error: cannot write {exc.filename}: {exc.strerror}", file=sys.stderr)
+            return 1
     if args.json:
         print(report.to_json(stats, by, comparison))
     elif args.csv:
         sys.stdout.write(report.to_csv(stats, by))
     else:
         scored = sum(s.scored for s in stats)
-        print(f"{len(rows)} episodes under {path}, {scored} with an outcome\n")
+        clips = f" ({report.counted(runs.clips, 'clip')} left out)" if runs.clips else ""
+        print(f"{report.counted(len(runs.rows), 'episode')} under {path}{clips}, {scored} with an outcome\n")
         print(report.format_table(stats, by))
         if comparison is not None:
             print("\n" + report.format_comparison(comparison))
-    if args.html or args.png:
-        from positronic_core.evaluate import charts
-
-        if args.html:
-            charts.write_html(Path(args.html), stats, by, str(path), comparison)
-        if args.png:
-            charts.write_png(Path(args.png), stats)
+    sys.stdout.flush()
+    # Machine-readable output keeps stdout to itself; these notes then go to stderr.
+    for line in written:
+        print(line, file=sys.stderr if args.json or args.csv else sys.stdout, flush=True)
     return 0
 
 

@@ -1,9 +1,10 @@
 """Evaluation reports over recorded episodes: success rates per group with Wilson intervals, partial credit, mean
 duration and failure modes; and a paired comparison of two checkpoints run on the same seeds.
 
-Episodes and their outcomes are exactly what the review table shows (`review.episode_index.read_row` plus the
-score logs), so a manual score in the page changes the report. Success rate = successes / scored episodes
-(partial counts as not a success); partial credit = mean per-episode credit (`evaluate.outcomes.credit`).
+Episodes and their outcomes are exactly what the review table shows (`runs.row` plus the score logs), so a
+manual score in the page changes the report. Clips cut from recorded episodes (`runs.clips`) are not evaluation
+runs and are left out. Success rate = successes / scored episodes (partial counts as not a success); partial
+credit = mean per-episode credit (`runs.outcomes.credit`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from positronic_core.evaluate.stats import mcnemar_exact, wilson_interval
-from positronic_core.review.episode_index import EpisodeIndex
+from positronic_core.runs.collect import collect_rows
+from positronic_core.runs.outcomes import credit
 
 GROUP_KEYS = ("model", "checkpoint", "task", "policy", "dataset", "seed")
 DEFAULT_GROUPS = ("model", "checkpoint", "task")
@@ -64,9 +66,28 @@ class Comparison:
     duplicates_ignored: int
 
 
+@dataclass
+class Runs:
+    rows: list[dict[str, Any]]  # the evaluation runs, as review-table rows with manual scores applied
+    clips: int  # clips found and left out
+    unreadable: list[str]  # "<episode>: <why>" for episodes that could not be read
+
+
+def load_runs(path: Path) -> Runs:
+    """Every evaluation run under `path` (one dataset or many); clips are counted, not included."""
+    collected = collect_rows(Path(path))
+    rows = [row for row in collected.rows if not row["clip_of"]]
+    return Runs(rows, len(collected.rows) - len(rows), collected.errors)
+
+
 def load_rows(path: Path) -> list[dict[str, Any]]:
-    """Every episode under `path` (one dataset or many) as review-table rows, manual scores applied."""
-    return EpisodeIndex(Path(path)).build().rows()
+    """The rows of `load_runs`."""
+    return load_runs(path).rows
+
+
+def counted(n: int, noun: str) -> str:
+    """"1 episode", "2 episodes"."""
+    return f"{n} {noun if n == 1 else noun + 's'}"
 
 
 def check_groups(by: list[str]) -> list[str]:
@@ -102,7 +123,7 @@ def _stats(group: dict[str, str], rows: list[dict[str, Any]], confidence: float)
         stats.successes += outcome == "success"
         stats.partials += outcome == "partial"
         stats.failures += outcome == "failure"
-        credits.append(_credit(row))
+        credits.append(credit(outcome, row["items_successful"], row["items_total"]))
         if row["items_total"]:
             stats.items_successful += row["items_successful"]
             stats.items_total += row["items_total"]
@@ -116,12 +137,6 @@ def _stats(group: dict[str, str], rows: list[dict[str, Any]], confidence: float)
         stats.mean_duration_s = sum(durations) / len(durations)
     stats.failure_modes = dict(sorted(modes.items(), key=lambda kv: (-kv[1], kv[0])))
     return stats
-
-
-def _credit(row: dict[str, Any]) -> float:
-    if row["items_total"]:
-        return row["items_successful"] / row["items_total"]
-    return {"success": 1.0, "partial": 0.5, "failure": 0.0}[row["outcome"]]
 
 
 def _matches(row: dict[str, Any], label: str) -> bool:
@@ -206,7 +221,7 @@ def format_comparison(c: Comparison) -> str:
              + ("  (no discordant pairs: no evidence either way)" if c.only_a + c.only_b == 0 else "")]
     if c.unpaired_a or c.unpaired_b or c.duplicates_ignored:
         lines.append(f"  left out: {c.unpaired_a} of {c.a} and {c.unpaired_b} of {c.b} without a partner; "
-                     f"{c.duplicates_ignored} repeated (task, seed) runs (the latest is used)")
+                     f"{counted(c.duplicates_ignored, 'repeated (task, seed) run')} (the latest is used)")
     return "\n".join(lines)
 
 

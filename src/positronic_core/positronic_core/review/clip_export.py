@@ -6,8 +6,9 @@ at `start`, when its last sample before the range is older. Timestamps keep the 
 with its source. Video is decoded and re-encoded frame by frame through the dataset writer, so frames, frame
 timestamps and every other signal are cut by the same rule.
 
-Statics: the source's, minus its verdicts (`eval.*`, which judged the whole episode), plus `clip.*` naming the
-source dataset, episode (key and path) and range.
+Statics: the source's, minus its verdicts (`eval.*`, which judged the whole episode), plus the `clip.*` marks of
+`runs.clips` naming the source dataset, episode (key and path) and range, so that no report or table counts the
+clip as an evaluation run, whichever dataset it is written to.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from positronic_core.dataset import layout
 from positronic_core.dataset.reader import Episode
 from positronic_core.dataset.signals import VideoSignal
 from positronic_core.dataset.writer import DatasetWriter
+from positronic_core.runs import clips
 
 NEW_DATASET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 MIN_CLIP_S = 0.001
@@ -71,16 +73,12 @@ def export_clip(source: Episode, start_ns: int, end_ns: int, target_root: Path,
                 for index in range(first, last + 1):
                     ts = max(int(signal.timestamps[index]), start_ns)
                     episode.append(name, _sample(values[index]), ts)
-        static = {k: v for k, v in source.static.items() if not k.startswith("eval.") and not k.startswith("clip.")}
+        static = {k: v for k, v in source.static.items() if not k.startswith(("eval.", clips.PREFIX))}
+        static |= clips.clip_statics(source_info.get("dataset", ""), source_info.get("key", ""),
+                                     source_info.get("ref", ""), start_ns, end_ns, source_info.get("start_s", 0.0),
+                                     source_info.get("end_s", 0.0))
         for key, value in static.items():
             episode.set_static(key, value)
-        episode.set_static("clip.source_dataset", source_info.get("dataset", ""))
-        episode.set_static("clip.source_episode", source_info.get("key", ""))
-        episode.set_static("clip.source_path", source_info.get("ref", ""))
-        episode.set_static("clip.start_ts_ns", int(start_ns))
-        episode.set_static("clip.end_ts_ns", int(end_ns))
-        episode.set_static("clip.start_s", round(source_info.get("start_s", 0.0), 6))
-        episode.set_static("clip.end_s", round(source_info.get("end_s", 0.0), 6))
         path = episode.finish()
     except BaseException:
         if episode.state == "recording" or episode.state == "failed":

@@ -1,33 +1,32 @@
 """The episode table behind the review server: one row per episode of every dataset under the served directory.
 
-Rows are built in a background thread (statics, meta and the outcome of each episode), so the table answers while
-indexing goes on and `status()` reports how far it got. Queries (filter, sort, page) run on the rows in memory;
-a sorted and filtered order is cached until the rows change, so paging through a 10,000-episode table costs a
-slice. Scores come from each dataset's score log and are re-read whenever the log grows (any writer).
+Rows (`runs.row`) are built in a background thread, so the table answers while indexing goes on and `status()`
+reports how far it got. After that first pass the same thread keeps watching the directory (`episode_watch`):
+episodes recorded or finished while the server runs, and datasets created under it, join the table within a few
+seconds. Queries (filter, sort, page) run on the rows in memory; a sorted and filtered order is cached until the
+rows change, so paging through a 10,000-episode table costs a slice. Scores come from each dataset's score log and
+are re-read whenever the log grows (any writer).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import threading
 import time
 from collections import Counter, OrderedDict
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from positronic_core.dataset import layout
 from positronic_core.dataset.errors import DatasetError
-from positronic_core.dataset.reader import Episode
-from positronic_core.dataset.statics import load_statics
-from positronic_core.evaluate.outcomes import auto_outcome, credit, policy_identity, recorded_items, seed_of
-from positronic_core.review.discovery import find_dataset_roots
-from positronic_core.review.score_log import Score, ScoreLog
+from positronic_core.review.episode_watch import EpisodeWatch
+from positronic_core.runs.discovery import find_dataset_roots
+from positronic_core.runs.row import apply_score, public_row, read_row, relative_name
+from positronic_core.runs.score_log import ScoreLog
 
 _log = logging.getLogger(__name__)
+WATCH_INTERVAL_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -49,6 +48,7 @@ COLUMNS = (
     Column("model", "Model", "text"),
     Column("checkpoint", "Checkpoint", "text"),
     Column("seed", "Seed", "number"),
+    Column("clip_of", "Clip of", "text"),
     Column("outcome", "Outcome", "text"),
     Column("score", "Score", "number"),
     Column("failure_mode", "Failure mode", "text"),
@@ -69,78 +69,6 @@ class EpisodeRef:
     dataset_root: Path
     scores: ScoreLog
     path: Path
-
-
-def relative_name(path: Path, root: Path) -> str:
-    rel = path.relative_to(root).as_posix()
-    return "." if rel in ("", ".") else rel
-
-
-def read_row(dataset_root: Path, episode_path: Path, episode_id: int, dataset_label: str,
-             ref: str) -> dict[str, Any]:
-    """The table row of one finished episode (score fields unset; see `apply_score`)."""
-    static = load_statics(episode_path / layout.STATIC_FILE)
-    meta_path = episode_path / layout.META_FILE
-    meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.exists() else {}
-    if not isinstance(meta, dict):
-        meta = {}
-    duration_ns = meta.get("duration_ns")
-    if not isinstance(duration_ns, int):
-        # Upstream 0.2.1 writes it too; older recordings need their timestamps read.
-        episode = Episode(episode_path, episode_id)
-        duration_ns = episode.duration_ns
-        episode.close()
-    created = meta.get("created_ts_ns")
-    created = created if isinstance(created, int) else None
-    uid = meta.get("uid")
-    key = uid if isinstance(uid, str) and uid else episode_path.relative_to(dataset_root).as_posix()
-    outcome, source, mode = auto_outcome(static, episode_path)
-    successful, total = recorded_items(static)
-    final = static.get("eval.final_stacking_success")
-    task = static.get("task")
-    row: dict[str, Any] = {
-        "index": 0,
-        "ref": ref,
-        "key": key,
-        "dataset": dataset_label,
-        "episode_id": episode_id,
-        "created_ts_ns": created,
-        "start": datetime.fromtimestamp(created / 1e9).strftime("%Y-%m-%d %H:%M:%S") if created else "",
-        "duration_s": round(duration_ns / 1e9, 3),
-        "task": task if isinstance(task, str) else "" if task is None else str(task),
-        **policy_identity(static),
-        "seed": seed_of(static),
-        "auto_outcome": outcome,
-        "auto_source": source,
-        "auto_failure_mode": mode,
-        "auto_items": [successful, total],
-        "auto_notes": static["eval.notes"] if isinstance(static.get("eval.notes"), str) else "",
-        "final_stacking": float(final) if isinstance(final, (int, float)) and not isinstance(final, bool) else None,
-    }
-    apply_score(row, None)
-    return row
-
-
-def apply_score(row: dict[str, Any], score: Score | None) -> None:
-    """Set a row's effective outcome: the manual score when there is one (and it is not a cleared score)."""
-    manual = score is not None and score.outcome is not None
-    if manual:
-        row["outcome"], row["outcome_source"] = score.outcome, "manual"
-        successful, total = score.items_successful, score.items_total
-        row["failure_mode"], row["notes"], row["scored_ts_ns"] = score.failure_mode, score.notes, score.ts_ns
-    else:
-        row["outcome"], row["outcome_source"] = row["auto_outcome"] or "", row["auto_source"]
-        successful, total = row["auto_items"]
-        row["failure_mode"], row["notes"], row["scored_ts_ns"] = row["auto_failure_mode"], row["auto_notes"], None
-    row["items_successful"], row["items_total"] = successful, total
-    value = credit(row["outcome"] or None, successful, total)
-    if not manual and successful is None and row["final_stacking"] is not None:
-        value = row["final_stacking"]
-    row["score"] = None if value is None else round(value, 4)
-    if successful is not None and total:
-        row["score_text"] = f"{successful}/{total}"
-    else:
-        row["score_text"] = "" if value is None else f"{value:.2f}"
 
 
 def _matches(row: dict[str, Any], column: Column, text: str) -> bool:
@@ -186,24 +114,30 @@ def _sort_key(column: Column):
 
 
 class EpisodeIndex:
-    """All episodes under `root`; call `start()` to index in the background."""
+    """All episodes under `root`: `start()` indexes in the background and then watches for new ones; `build()`
+    indexes once, synchronously."""
 
     CACHE_SIZE = 16
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, watch_interval_s: float = WATCH_INTERVAL_S) -> None:
         self.root = Path(root).expanduser().resolve()
         if not self.root.is_dir():
             raise DatasetError(f"dataset path {self.root} is not a directory")
+        self.watch_interval_s = watch_interval_s
         self._lock = threading.RLock()
         self._rows: list[dict[str, Any]] = []
         self._refs: dict[str, EpisodeRef] = {}
         self._row_of: dict[str, dict[str, Any]] = {}
         self._by_key: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self._logs: dict[Path, ScoreLog] = {}
+        self._watches: dict[Path, EpisodeWatch] = {}
         self._orders: OrderedDict[tuple, list[dict[str, Any]]] = OrderedDict()
         self._generation = 0
         self._found = 0
+        self._clips = 0
         self._loading = True
+        self._built = threading.Event()
+        self._stopping = threading.Event()
         self._errors: list[str] = []
         self._started_at = time.monotonic()
         self._finished_at: float | None = None
@@ -213,42 +147,43 @@ class EpisodeIndex:
     # --- indexing -------------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._build, name="episode-index", daemon=True)
+        self._thread = threading.Thread(target=self._index_and_watch, name="episode-index", daemon=True)
         self._thread.start()
 
     def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the first indexing pass; True once it is done."""
+        return self._built.wait(timeout)
+
+    def close(self) -> None:
+        """Stop watching for new episodes (the rows stay queryable)."""
+        self._stopping.set()
         if self._thread is not None:
-            self._thread.join(timeout)
-        return not self._loading
+            self._thread.join(10)
 
     def build(self) -> EpisodeIndex:
-        """Index synchronously (for reports and tests)."""
+        """Index once, synchronously, without watching."""
         self._build()
         return self
 
+    def _index_and_watch(self) -> None:
+        self._build()
+        while not self._stopping.wait(self.watch_interval_s):
+            try:
+                self.rescan()
+            except Exception:  # keep watching: a dataset being moved or deleted must not end the server's updates
+                _log.exception("looking for new episodes under %s failed", self.root)
+
     def _build(self) -> None:
         try:
-            roots = find_dataset_roots(self.root)
             listings = []
-            for root in roots:
-                episodes = [(i, p) for i, p in layout.episode_dirs(root) if layout.is_finished(p)]
+            for root in find_dataset_roots(self.root):
+                watch = self._watch(root)
+                episodes = watch.poll(settle=False)
                 with self._lock:
-                    self._logs[root] = ScoreLog(root)
                     self._found += len(episodes)
                 listings.append((root, episodes))
             for root, episodes in listings:
-                log = self._logs[root]
-                log.refresh()
-                batch: list[dict[str, Any]] = []
-                for episode_id, path in episodes:
-                    row = self._read(root, log, path, episode_id)
-                    if row is not None:
-                        batch.append(row)
-                    if len(batch) >= 250:
-                        self._add_rows(batch)
-                        batch = []
-                        time.sleep(0)  # let request threads in
-                self._add_rows(batch)
+                self._index(root, episodes)
         except Exception as exc:  # keep serving what was indexed, and say what went wrong
             _log.exception("indexing %s failed", self.root)
             with self._lock:
@@ -258,6 +193,39 @@ class EpisodeIndex:
                 self._loading = False
                 self._finished_at = time.monotonic()
                 self._generation += 1
+            self._built.set()
+
+    def rescan(self) -> int:
+        """Index episodes finished, and datasets created, since the last look; returns how many rows were added."""
+        added = 0
+        for root in find_dataset_roots(self.root):
+            episodes = self._watch(root).poll()
+            if episodes:
+                added += self._index(root, episodes)
+        return added
+
+    def _watch(self, root: Path) -> EpisodeWatch:
+        with self._lock:
+            watch = self._watches.get(root)
+            if watch is None:
+                watch = self._watches[root] = EpisodeWatch(root)
+                self._logs[root] = ScoreLog(root)
+            return watch
+
+    def _index(self, root: Path, episodes: list[tuple[int, Path]]) -> int:
+        log = self._logs[root]
+        log.refresh()
+        added = 0
+        batch: list[dict[str, Any]] = []
+        for episode_id, path in episodes:
+            row = self._read(root, log, path, episode_id)
+            if row is not None:
+                batch.append(row)
+            if len(batch) >= 250:
+                added += self._add_rows(batch)
+                batch = []
+                time.sleep(0)  # let request threads in
+        return added + self._add_rows(batch)
 
     def _read(self, root: Path, log: ScoreLog, path: Path, episode_id: int) -> dict[str, Any] | None:
         ref = relative_name(path, self.root)
@@ -272,42 +240,46 @@ class EpisodeIndex:
         row["_ref"] = EpisodeRef(root, log, path)
         return row
 
-    def _add_rows(self, rows: list[dict[str, Any]]) -> None:
-        if not rows:
-            return
+    def _add_rows(self, rows: list[dict[str, Any]]) -> int:
+        """Append rows not listed yet (a clip's row may arrive both from its export and from the watch)."""
+        added = 0
         with self._lock:
             for row in rows:
+                located = row.pop("_ref")
+                if row["ref"] in self._refs:
+                    continue
                 row["index"] = len(self._rows)
                 self._rows.append(row)
-                self._refs[row["ref"]] = row.pop("_ref")
+                self._refs[row["ref"]] = located
                 self._row_of[row["ref"]] = row
-                self._by_key.setdefault((str(self._refs[row["ref"]].dataset_root), row["key"]), []).append(row)
-            self._generation += 1
-            self._orders.clear()
+                self._by_key.setdefault((str(located.dataset_root), row["key"]), []).append(row)
+                self._clips += bool(row["clip_of"])
+                added += 1
+            if added:
+                self._generation += 1
+                self._orders.clear()
+        return added
 
     def add_episode(self, dataset_root: Path, episode_path: Path, episode_id: int) -> dict[str, Any]:
         """Index one new episode (a clip just exported) and return its row."""
         dataset_root = Path(dataset_root).resolve()
-        with self._lock:
-            log = self._logs.get(dataset_root)
-            if log is None:
-                log = self._logs[dataset_root] = ScoreLog(dataset_root)
-                log.refresh()
-            self._found += 1
-        row = self._read(dataset_root, log, Path(episode_path), episode_id)
+        self._watch(dataset_root)
+        row = self._read(dataset_root, self._logs[dataset_root], Path(episode_path), episode_id)
         if row is None:
             raise DatasetError(f"the new episode at {episode_path} could not be read")
+        ref = row["ref"]
         self._add_rows([row])
-        return self.row(row["ref"]) or row
+        return self.row(ref)
 
     # --- state ----------------------------------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
         with self._lock:
             end = self._finished_at if self._finished_at is not None else time.monotonic()
-            return {"loading": self._loading, "indexed": len(self._rows), "found": self._found,
-                    "datasets": [relative_name(r, self.root) for r in self._logs], "root": str(self.root),
-                    "errors": self._errors[-20:], "error_count": len(self._errors),
+            # `found` counts the first pass; episodes added later are counted as they are indexed.
+            return {"loading": self._loading, "indexed": len(self._rows), "found": max(self._found, len(self._rows)),
+                    "clips": self._clips, "datasets": [relative_name(r, self.root) for r in self._logs],
+                    "root": str(self.root), "errors": self._errors[-20:], "error_count": len(self._errors),
                     "elapsed_s": round(end - self._started_at, 3)}
 
     def dataset_roots(self) -> dict[str, Path]:
@@ -421,7 +393,3 @@ def normalize_filters(filters: dict[str, str]) -> tuple[tuple[str, str], ...]:
             clean.append((key, text))
     return tuple(sorted(clean))
 
-
-def public_row(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in row.items() if not k.startswith("auto_") and k != "final_stacking"} | {
-        "auto_outcome": row["auto_outcome"]}

@@ -8,7 +8,8 @@ listed, `cam` one of that episode's videos, `dataset` one of the discovered data
 plain directory name, and assets come from a fixed list. Request bodies are JSON objects of at most
 `MAX_BODY_BYTES`; writes (scores, clips) require `Content-Type: application/json` and, when the browser sends an
 Origin, the server's own, so another site open in the same browser cannot post to it. A server bound to loopback
-also refuses Host names that are not loopback ones (DNS rebinding).
+also refuses Host names that are not loopback ones (DNS rebinding). With a token, every request must carry it
+(`access`): `Authorization: Bearer <token>`, or the session cookie set by opening a page with `?token=<token>`.
 
 API (all JSON; errors are `{"error": "..."}` with a 4xx/5xx status):
   GET  /api/status                      indexing progress, datasets, errors
@@ -19,7 +20,7 @@ API (all JSON; errors are `{"error": "..."}` with a 4xx/5xx status):
   GET  /api/frame?ep=<ref>&cam=<name>&i=<index>   one frame as JPEG (for browsers without H.264)
   GET  /api/scores?ep=<ref>             latest score and its history
   GET  /api/failure_modes               tags used so far, most frequent first
-  GET  /api/datasets                    datasets a clip can be exported to
+  GET  /api/datasets                    datasets a clip can be exported to, and the default clips dataset
   POST /api/score   {"ep", "outcome", "items_successful", "items_total", "failure_mode", "notes"}
   POST /api/export  {"ep", "start_s", "end_s", "dataset" | "new_dataset"}
 """
@@ -27,7 +28,6 @@ API (all JSON; errors are `{"error": "..."}` with a 4xx/5xx status):
 from __future__ import annotations
 
 import io
-import ipaddress
 import json
 import logging
 import math
@@ -37,18 +37,21 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 from PIL import Image as PILImage
 
 from positronic_core.dataset.errors import DatasetError
 from positronic_core.dataset.reader import Episode
 from positronic_core.review import clip_export, episode_view
-from positronic_core.review.discovery import find_dataset_roots
-from positronic_core.review.episode_index import COLUMNS, EpisodeIndex, QueryError, relative_name
-from positronic_core.review.score_log import ScoreError, parse_score
+from positronic_core.review.access import TOKEN_PARAM, Gate, is_loopback
+from positronic_core.review.episode_index import COLUMNS, EpisodeIndex, QueryError
+from positronic_core.runs.discovery import find_dataset_roots
+from positronic_core.runs.row import relative_name
+from positronic_core.runs.score_log import ScoreError, parse_score
 
 MAX_BODY_BYTES = 64 * 1024
+DEFAULT_CLIPS = "clips"  # the dataset, in the served directory, that the page exports clips into by default
 MAX_QUERY_FIELDS = 64
 MAX_SIGNALS_PER_REQUEST = 64
 STATIC_DIR = Path(__file__).parent / "static"
@@ -86,10 +89,14 @@ def json_safe(value: Any) -> Any:
 
 
 class ReviewApp:
-    """Everything a request needs: the index, the assets, and the lock that serialises clip exports."""
+    """Everything a request needs: the index, the assets, the access gate and the lock that serialises clip
+    exports."""
 
-    def __init__(self, index: EpisodeIndex, default_page_size: int = 50) -> None:
+    def __init__(self, index: EpisodeIndex, default_page_size: int = 50, clips_dataset: str = DEFAULT_CLIPS,
+                 token: str | None = None) -> None:
         self.index = index
+        self.gate = Gate(token)
+        self.clips_dataset = clip_export.check_new_dataset_name(clips_dataset)
         self.loopback_only = False
         self.assets = _assets()
         self.default_page_size = default_page_size
@@ -136,7 +143,7 @@ class ReviewApp:
             raise ApiError(400, str(exc)) from None
         status = self.index.status()
         result["columns"] = [{"key": c.key, "label": c.label, "kind": c.kind} for c in COLUMNS]
-        result["status"] = {k: status[k] for k in ("loading", "indexed", "found", "error_count", "elapsed_s")}
+        result["status"] = {k: status[k] for k in ("loading", "indexed", "found", "clips", "error_count", "elapsed_s")}
         result["status"]["datasets"] = len(status["datasets"])
         return result
 
@@ -218,7 +225,7 @@ class ReviewApp:
         return {"failure_modes": self.index.failure_modes()}
 
     def datasets(self, params: dict[str, str]) -> dict[str, Any]:
-        return {"datasets": sorted(self.index.dataset_roots())}
+        return {"datasets": sorted(self.index.dataset_roots()), "clips": self.clips_dataset}
 
     # --- POST -----------------------------------------------------------------------------------------------
 
@@ -320,6 +327,8 @@ class ReviewHandler(BaseHTTPRequestHandler):
     def _send_json(self, status: int, payload: Any) -> None:
         body = json.dumps(payload, allow_nan=False, separators=(",", ":")).encode("utf-8")
         self.send_response(status)
+        if status == 401:
+            self.send_header("WWW-Authenticate", 'Bearer realm="positronic-review"')
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
@@ -358,10 +367,42 @@ class ReviewHandler(BaseHTTPRequestHandler):
         if name not in ("localhost", "[::1]") and not name.startswith("127."):
             raise ApiError(403, f"Host {host!r} is not this loopback server; open it as http://127.0.0.1:<port>/")
 
+    def _admit(self, path: str, query: str) -> bool:
+        """Check the token (when the server has one). False when the answer is already sent: a page opened with
+        the right `?token=` is redirected to itself without it, with the session cookie set."""
+        gate = self.app.gate
+        if not gate.required:
+            return True
+        params = self._params(query)
+        presented = params.get(TOKEN_PARAM)
+        if presented is not None:
+            if not gate.token_matches(presented):
+                raise ApiError(401, "wrong token in ?token=")
+            if self.command == "GET" and (path in ("/", "/index.html") or path.startswith("/episode/")):
+                self._redirect_with_session(path, params)
+                return False
+            return True
+        if not gate.admits(self.headers.get("Authorization"), self.headers.get("Cookie")):
+            raise ApiError(401, "this server needs its token: open the page once as /?token=<token>, or send "
+                                "Authorization: Bearer <token>")
+        return True
+
+    def _redirect_with_session(self, path: str, params: dict[str, str]) -> None:
+        rest = urlencode([(k, v) for k, v in params.items() if k != TOKEN_PARAM])
+        self.send_response(303)
+        self.send_header("Location", quote(path, safe="/") + (f"?{rest}" if rest else ""))
+        self.send_header("Set-Cookie", self.app.gate.session_cookie())
+        self.send_header("Content-Length", "0")
+        self.send_header("Cache-Control", "no-store")
+        self._common_headers()
+        self.end_headers()
+
     def _dispatch_get(self) -> None:
         try:
             self._check_host()
             path, query = self._path()
+            if not self._admit(path, query):
+                return
             if path in GET_ROUTES:
                 self._send_json(200, GET_ROUTES[path](self.app, self._params(query)))
             elif path == "/api/frame":
@@ -399,8 +440,9 @@ class ReviewHandler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802
         try:
-            path, _ = self._path()
+            path, query = self._path()
             self._check_host()
+            self._admit(path, query)
             handler = POST_ROUTES.get(path)
             if handler is None:
                 raise ApiError(404, f"no endpoint POST {path!r}")
@@ -524,29 +566,22 @@ class ReviewHandler(BaseHTTPRequestHandler):
                 remaining -= len(chunk)
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not allowed in JSON bodies")
 
 
 class ReviewServer:
-    """The HTTP server bound to (host, port); port 0 picks a free one (see `.port`)."""
+    """The HTTP server bound to (host, port); port 0 picks a free one (see `.port`). With `token`, every request
+    must present it (`access`); whether an address may go without one is the caller's check (`access.check_bind`).
+    """
 
-    def __init__(self, index: EpisodeIndex, host: str = "127.0.0.1", port: int = 5001,
-                 default_page_size: int = 50) -> None:
-        self.app = ReviewApp(index, default_page_size)
+    def __init__(self, index: EpisodeIndex, host: str = "127.0.0.1", port: int = 5001, default_page_size: int = 50,
+                 clips_dataset: str = DEFAULT_CLIPS, token: str | None = None) -> None:
+        self.app = ReviewApp(index, default_page_size, clips_dataset, token)
         handler = type("BoundReviewHandler", (ReviewHandler,), {"app": self.app})
         self.httpd = ThreadingHTTPServer((host, port), handler)
         self.httpd.daemon_threads = True
-        self.app.loopback_only = _is_loopback(host)
+        self.app.loopback_only = is_loopback(host)
         self._thread: threading.Thread | None = None
 
     @property

@@ -41,6 +41,11 @@ function outcomeBadge(outcome, source) {
                      title: manual ? "scored by hand" : `from ${source || "recording"}`, text: outcome});
 }
 
+// "1 episode", "1,200 episodes".
+function counted(n, noun) {
+  return `${n.toLocaleString()} ${noun}${n === 1 ? "" : "s"}`;
+}
+
 function formatSeconds(t) {
   return `${t.toFixed(3)} s`;
 }

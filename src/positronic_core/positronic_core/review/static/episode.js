@@ -176,6 +176,9 @@ async function load() {
   document.getElementById("task").textContent = row.task;
   document.getElementById("back").href = withTable("/");
   renderOutcome(row);
+  const clipOf = document.getElementById("clip-of");
+  clipOf.hidden = !row.clip_of;
+  clipOf.textContent = row.clip_of ? `clip of ${row.clip_of} (not an evaluation run)` : "";
   setupNeighbours(info.neighbours);
   renderStatics(info);
   view.axis = new TimeAxis(view.duration);
@@ -240,12 +243,22 @@ function renderValue(value) {
   return String(value);
 }
 
+// A dotted key may break after each dot (`inference.policy.server.…`) rather than inside a word.
+function keyCell(key) {
+  const cell = el("td", {title: key});
+  key.split(".").forEach((part, i) => {
+    if (i) cell.append(".", el("wbr", {}));
+    cell.append(part);
+  });
+  return cell;
+}
+
 function fillKv(table, entries) {
   table.replaceChildren();
   for (const [key, value] of entries) {
     const text = renderValue(value);
-    table.append(el("tr", {}, el("td", {text: key}), el("td", {text: text.length > 400 ? `${text.slice(0, 400)}…` : text,
-                                                              title: text.length > 400 ? text : null})));
+    table.append(el("tr", {}, keyCell(key), el("td", {text: text.length > 400 ? `${text.slice(0, 400)}…` : text,
+                                                      title: text.length > 400 ? text : null})));
   }
 }
 
@@ -253,7 +266,7 @@ function renderStatics(info) {
   fillKv(document.getElementById("statics"), Object.entries(info.static).sort(([a], [b]) => a.localeCompare(b)));
   fillKv(document.getElementById("meta"), Object.entries(info.meta));
   fillKv(document.getElementById("signal-list"), info.signals.map((s) =>
-    [s.name, `${s.kind}${s.width > 1 ? `[${s.width}]` : ""}, ${s.samples} samples`]));
+    [s.name, `${s.kind}${s.width > 1 ? `[${s.width}]` : ""}, ${counted(s.samples, "sample")}`]));
 }
 
 // --- scoring -----------------------------------------------------------------------------------------------
@@ -313,6 +326,8 @@ async function loadFailureModes() {
 
 // --- clip export -------------------------------------------------------------------------------------------
 
+const CLIPS_OPTION = "__clips__";
+
 async function setupExport(info) {
   const start = document.getElementById("clip-start");
   const end = document.getElementById("clip-end");
@@ -332,11 +347,17 @@ async function setupExport(info) {
 
   const select = document.getElementById("clip-dataset");
   const newRow = document.getElementById("clip-new-row");
+  // Clips go to the server's clips dataset unless the reviewer picks another (the list of datasets, or a new one).
+  let clipsDataset = null;
   try {
-    const datasets = (await fetchJSON("/api/datasets")).datasets;
-    select.replaceChildren(...datasets.map((d) => el("option", {value: d, text: d === "." ? "(served directory)" : d})),
-                           el("option", {value: "__new__", text: "New dataset…"}));
-    if (datasets.includes(info.row.dataset)) select.value = info.row.dataset;
+    const listed = await fetchJSON("/api/datasets");
+    clipsDataset = listed.clips;
+    const others = listed.datasets.filter((d) => d !== clipsDataset);
+    select.replaceChildren(
+      el("option", {value: CLIPS_OPTION, text: `${clipsDataset} (clips dataset${listed.datasets.includes(clipsDataset) ? "" : ", new"})`}),
+      ...others.map((d) => el("option", {value: d, text: d === "." ? "(served directory)" : d})),
+      el("option", {value: "__new__", text: "New dataset…"}));
+    select.value = CLIPS_OPTION;
   } catch (err) {
     select.replaceChildren(el("option", {value: "__new__", text: "New dataset…"}));
   }
@@ -353,11 +374,13 @@ async function setupExport(info) {
       return;
     }
     if (select.value === "__new__") body.new_dataset = document.getElementById("clip-new-name").value.trim();
+    else if (select.value === CLIPS_OPTION) body.new_dataset = clipsDataset;  // created at the first export
     else body.dataset = select.value;
     status.className = "muted";
     status.textContent = "exporting…";
     try {
       const result = await postJSON("/api/export", body);
+      if (select.value === CLIPS_OPTION) select.selectedOptions[0].text = `${clipsDataset} (clips dataset)`;
       status.className = "status-ok";
       status.replaceChildren("exported as ", el("a", {href: episodeHref(result.ref), id: "export-link", text: result.ref}));
     } catch (err) {

@@ -284,7 +284,7 @@ class Timeline extends CursorCanvas {
     }
     ctx.fillStyle = "#6a7384";
     ctx.textAlign = "right";
-    ctx.fillText(`${requests.length} inference requests (ticks)`, width - MARGIN.right, MARGIN.top + 18);
+    ctx.fillText(`${counted(requests.length, "inference request")} (ticks)`, width - MARGIN.right, MARGIN.top + 18);
     if (idle) {
       ctx.fillStyle = "#cf222e";
       idle.t.forEach((t, i) => { if (idle.v[i]) ctx.fillRect(this.axis.x(t, width), base - 3, 2, 3); });

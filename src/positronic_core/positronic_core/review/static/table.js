@@ -4,7 +4,7 @@
 
 const table = {
   sort: "index", desc: false, page: 0, pageSize: 50, filters: {},
-  columns: null, pages: 1, total: 0, loading: true, datasets: 0, timer: null, seq: 0,
+  columns: null, pages: 1, total: 0, loading: true, datasets: 0, clips: 0, indexed: 0, timer: null, seq: 0,
 };
 
 function readUrlState() {
@@ -99,10 +99,23 @@ function cellText(row, key) {
   return String(value);
 }
 
+// Date and time may go on two lines, but a date never breaks at its hyphens.
+function startCell(text) {
+  return el("span", {}, ...text.split(" ").flatMap((part, i) => [i ? " " : null, el("span", {class: "nowrap", text: part})]));
+}
+
+function cellTitle(row, key) {
+  if (key === "failure_mode" && row.notes) return row.notes;
+  if (key === "score" && row.items_total) return `${row.items_successful} of ${counted(row.items_total, "item")}`;
+  if (key === "clip_of" && row.clip_of) return "a clip cut from this episode: not an evaluation run";
+  if (key === "task" || key === "model" || key === "checkpoint") return row[key] || null;
+  return null;
+}
+
 function renderRows(rows) {
   const body = document.getElementById("rows");
   body.replaceChildren();
-  const hidden = new Set(table.datasets <= 1 ? ["dataset"] : []);
+  const hidden = new Set([...(table.datasets <= 1 ? ["dataset"] : []), ...(table.clips ? [] : ["clip_of"])]);
   for (const th of document.querySelectorAll("#episodes th[data-key]")) {
     th.hidden = hidden.has(th.dataset.key);
     th.classList.toggle("sorted-asc", th.dataset.key === table.sort && !table.desc && th.parentElement.id === "headers");
@@ -117,9 +130,10 @@ function renderRows(rows) {
       let content;
       if (column.key === "outcome") content = outcomeBadge(row.outcome, row.outcome_source);
       else if (column.key === "index") content = el("a", {href, text: String(row.index)});
+      else if (column.key === "start") content = startCell(row.start);
       else content = cellText(row, column.key);
       tr.append(el("td", {class: `${column.kind === "number" ? "num" : ""} ${column.key}`,
-                          title: column.key === "failure_mode" && row.notes ? row.notes : null}, content));
+                          title: cellTitle(row, column.key)}, content));
     }
     tr.addEventListener("click", (event) => {
       if (event.target.closest("a")) return;
@@ -146,6 +160,8 @@ function renderPager() {
 function renderStatus(status) {
   table.loading = status.loading;
   table.datasets = status.datasets;
+  table.clips = status.clips;
+  table.indexed = status.indexed;
   const banner = document.getElementById("loading");
   banner.hidden = !status.loading;
   if (status.loading) {
@@ -153,17 +169,27 @@ function renderStatus(status) {
     progress.max = Math.max(1, status.found);
     progress.value = status.indexed;
     document.getElementById("progress-text").textContent =
-      `${status.indexed.toLocaleString()} of ${status.found ? status.found.toLocaleString() : "?"} episodes`;
+      `${status.indexed.toLocaleString()} of ${status.found ? counted(status.found, "episode") : "? episodes"}`;
   }
   const filtered = Object.values(table.filters).some(Boolean);
   document.getElementById("count").textContent = filtered
-    ? `${table.total.toLocaleString()} of ${status.indexed.toLocaleString()} episodes match`
-    : `${status.indexed.toLocaleString()} episodes${status.datasets > 1 ? ` in ${status.datasets} datasets` : ""}`;
+    ? `${table.total.toLocaleString()} of ${counted(status.indexed, "episode")} match`
+    : `${counted(status.indexed, "episode")}${status.datasets > 1 ? ` in ${counted(status.datasets, "dataset")}` : ""}`;
   if (status.error_count) {
-    showError(`${status.error_count} episode(s) could not be read; see /api/status for details.`);
+    showError(`${counted(status.error_count, "episode")} could not be read; see /api/status for details.`);
   }
   clearTimeout(table.timer);
-  if (status.loading) table.timer = setTimeout(loadPage, 700);
+  // While indexing, refresh often; afterwards keep looking for episodes recorded while the page is open.
+  table.timer = setTimeout(status.loading ? loadPage : refreshIfGrown, status.loading ? 700 : 3000);
+}
+
+async function refreshIfGrown() {
+  try {
+    const status = await fetchJSON("/api/status");
+    if (status.indexed !== table.indexed || status.loading) return loadPage();
+  } catch (err) { /* the server may be restarting; try again later */ }
+  clearTimeout(table.timer);
+  table.timer = setTimeout(refreshIfGrown, 3000);
 }
 
 function showError(message) {

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from positronic_core.evaluate.outcomes import OUTCOMES
+from positronic_core.runs.outcomes import OUTCOMES
 
 SCORE_FILE = "scores.jsonl"
 RECORD_VERSION = 1
@@ -37,6 +37,12 @@ MAX_ITEMS = 1_000_000
 FIELDS = ("outcome", "items_successful", "items_total", "failure_mode", "notes")
 
 _log = logging.getLogger(__name__)
+
+
+def score_key(meta: dict[str, Any], episode_path: Path, dataset_root: Path) -> str:
+    """The key an episode's scores are logged under: its `meta.json` uid, else its path in the dataset."""
+    uid = meta.get("uid")
+    return uid if isinstance(uid, str) and uid else episode_path.relative_to(dataset_root).as_posix()
 
 
 class ScoreError(ValueError):

@@ -2,7 +2,7 @@
 
 Outcome precedence (the first that applies wins):
 
-1. a manual score from the dataset's score log (`positronic_core.review.score_log`), latest entry;
+1. a manual score from the dataset's score log (`runs.score_log`), latest entry;
 2. an operator verdict recorded with the episode: `eval.outcome` (our and upstream's eval consoles: "Success",
    "Partial", or a failure reason such as "Stalled"; with `eval.successful_items` < `eval.total_items` a non-zero
    count is partial), or `eval.success` (upstream HEAD's env verdict);
@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from positronic_core.dataset import layout
+from positronic_core.stacking_task import stacking_outcome
 
 OUTCOMES = ("success", "partial", "failure")
 STACKING_SIGNAL = "stacking_success"
@@ -58,7 +59,6 @@ def stacking_outcome_from_file(episode_path: Path) -> bool | None:
     if not path.exists():
         return None
     from positronic_core.dataset.scalars import read_scalar_file
-    from positronic_core.stacking_task import stacking_outcome
 
     timestamps, values = read_scalar_file(path)
     if len(timestamps) == 0 or values.dtype == object:
