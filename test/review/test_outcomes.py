@@ -20,6 +20,11 @@ def test_operator_verdicts_come_first() -> None:
     assert auto_outcome({}) == (None, "", "")
 
 
+def test_a_run_the_operator_stopped_without_a_verdict_has_none() -> None:
+    assert auto_outcome({"eval.auto_success": False, "eval.ended_by": "operator"}) == (None, "eval.ended_by", "")
+    assert auto_outcome({"eval.outcome": "Success", "eval.ended_by": "operator"})[0] == "success"
+
+
 def _episode_with_stacking(root: Path, values: list[float], hz: float = 10.0) -> Path:
     with DatasetWriter(root).new_episode() as episode:
         for i, value in enumerate(values):

@@ -209,8 +209,7 @@ def score_episode(dataset_dir: Path, request: ScoreEpisode.Request) -> str:
     if request.total_items:
         body["items_total"] = int(request.total_items)
         body["items_successful"] = int(request.successful_items)
-    key = episode.meta.get("uid") or str(episode.path.relative_to(dataset_dir))
-    ScoreLog(dataset_dir).append(key, parse_score(body))
+    ScoreLog(dataset_dir).append(score_key(episode.meta, episode.path, dataset_dir), parse_score(body))
     return f"scored {episode.path.relative_to(dataset_dir)}: {request.outcome}"
 
 

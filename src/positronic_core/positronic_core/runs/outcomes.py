@@ -42,6 +42,9 @@ def auto_outcome(static: dict[str, Any], episode_path: Path | None = None) -> tu
         if successful is not None and total and 0 < successful:
             return "partial", "eval.outcome", verdict.strip()
         return "failure", "eval.outcome", verdict.strip()
+    if static.get("eval.ended_by") == "operator":
+        # A person stopped the run without a verdict (keyboard `p`); the simulator's verdict judged a cut-short run.
+        return None, "eval.ended_by", ""
     for key in ("eval.success", "eval.auto_success"):
         value = static.get(key)
         if isinstance(value, bool):
