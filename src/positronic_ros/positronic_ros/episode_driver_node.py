@@ -191,7 +191,7 @@ class EpisodeDriverNode(Node):
 def score_episode(dataset_dir: Path, request: ScoreEpisode.Request) -> str:
     """Appends a score to the dataset's log (recorded files are never rewritten); returns what was scored."""
     from positronic_core.dataset.reader import Dataset
-    from positronic_core.runs.score_log import ScoreLog, parse_score
+    from positronic_core.runs.score_log import ScoreLog, parse_score, score_key
 
     if not str(dataset_dir) or not dataset_dir.is_dir():
         raise ValueError("scoring needs the dataset_dir parameter pointing at the recorder's dataset")
