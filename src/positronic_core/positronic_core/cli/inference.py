@@ -20,7 +20,7 @@ def sim(policy=None, driver=None, output_dir: str | None = None, policy_fps: flo
         cameras: tuple[str, ...] = CAMERAS, render_quality: str = "fast") -> None:
     """Run a policy on the MuJoCo Franka cube-stacking simulator.
 
-    Flags (configuronic style; `--policy=...` must come before `--policy.<field>=...`):
+    Flags (configuronic style; `--policy.<field>=...` applies to the `--policy=...` chosen, in either order):
       --policy=.scripted      Built-in expert using privileged sim state (default).
       --policy=.remote        A protocol v1 server: --policy.host=HOST --policy.port=8000 --policy.model_id=ID
                               (default: the server's latest) --policy.resize=640 (client-side downscale of images

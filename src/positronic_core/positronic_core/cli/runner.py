@@ -38,13 +38,20 @@ def _unknown_flags(config: cfn.Config, prefix: str = "") -> list[str]:
 
 
 def _parse_overrides(argv: Sequence[str]) -> dict[str, str]:
+    """`--name=value` pairs, owners before their fields (`--policy` before `--policy.host`) and otherwise in the
+    order given.
+
+    configuronic applies overrides in order, and setting `--policy=.remote` replaces the whole policy config, so
+    a `--policy.host=X` given earlier would be silently dropped. Ordering by depth honours it wherever it was
+    written (a sort by depth is stable, so fields keep their order); a repeated flag takes its last value.
+    """
     overrides: dict[str, str] = {}
     for arg in argv:
         if not arg.startswith("--") or "=" not in arg:
             raise FlagError(f"expected --name=value, got {arg!r}")
         name, value = arg[2:].split("=", 1)
         overrides[name] = value
-    return overrides
+    return dict(sorted(overrides.items(), key=lambda item: item[0].count(".")))
 
 
 def _coerce(value: str) -> object:
@@ -63,7 +70,6 @@ def build(config: cfn.Config, argv: Sequence[str]) -> cfn.Config:
     """The config with `argv` overrides applied, or FlagError naming the bad flag."""
     overrides = {k: _coerce(v) for k, v in _parse_overrides(argv).items()}
     try:
-        # configuronic applies overrides in order; `--policy=.remote` must come before `--policy.host=...`.
         overridden = config.override(**overrides)
     except (ConfigError, ImportError, AttributeError, KeyError) as e:
         raise FlagError(str(e)) from None
