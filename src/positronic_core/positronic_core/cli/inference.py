@@ -10,6 +10,7 @@ import configuronic as cfn
 
 from positronic_core.cfg import driver as driver_cfg
 from positronic_core.cfg import policy as policy_cfg
+from positronic_core.cli import flag_checks
 from positronic_core.cli.runner import run
 
 CAMERAS = ("image.wrist", "image.exterior", "image.agent_view")
@@ -43,6 +44,15 @@ def sim(policy=None, driver=None, output_dir: str | None = None, policy_fps: flo
       --cameras=[...]         Cameras rendered for the policy and the recording.
       --render_quality=fast   `fast` (no shadows or multisampling, ~8x cheaper) or `default` (MuJoCo's defaults).
     """
+    from positronic_core.sim.scene import RENDER_QUALITIES
+
+    seed = flag_checks.integer("--seed", seed, minimum=0)
+    policy_fps = flag_checks.positive_number("--policy_fps", policy_fps)
+    camera_width = flag_checks.frame_size("--camera_width", camera_width)
+    camera_height = flag_checks.frame_size("--camera_height", camera_height)
+    simulate_timeout = flag_checks.boolean("--simulate_timeout", simulate_timeout)
+    render_quality = flag_checks.choice("--render_quality", render_quality, RENDER_QUALITIES)
+
     from positronic_core.dataset.errors import DatasetError
     from positronic_core.runtime.sim_runtime import SimRuntime
     from positronic_core.sim.stack_cubes import StackCubesSim

@@ -99,10 +99,11 @@ def run(config: cfn.Config, argv: Sequence[str] | None = None, prog: str | None 
                     raise FlagError(f"--{name}: {e}") from None
             else:
                 kwargs[name] = value
+        # A command checks its own flags' values first thing (`cli.flag_checks`) and reports them the same way.
+        return overridden.target(*overridden.args, **kwargs)
     except FlagError as e:
         print(f"{prog}: error: {e}\nRun `{prog} --help` for the flags.", file=sys.stderr)
         raise SystemExit(2) from None
-    return overridden.target(*overridden.args, **kwargs)
 
 
 def print_help(config: cfn.Config, prog: str) -> None:
