@@ -15,6 +15,8 @@ from collections.abc import Sequence
 import configuronic as cfn
 from configuronic.config import ConfigError
 
+from positronic_core.cli.help_text import help_text
+
 
 class FlagError(ValueError):
     pass
@@ -30,7 +32,7 @@ def _unknown_flags(config: cfn.Config, prefix: str = "") -> list[str]:
     for name, value in config.kwargs.items():
         if name not in params and not accepts_any:
             known = ", ".join(f"--{prefix}{p}" for p, spec in params.items()
-                              if spec.kind is not inspect.Parameter.VAR_POSITIONAL)
+                              if spec.kind is not inspect.Parameter.VAR_POSITIONAL) or "none"
             unknown.append(f"--{prefix}{name} (known here: {known})")
         elif isinstance(value, cfn.Config):
             unknown.extend(_unknown_flags(value, f"{prefix}{name}."))
@@ -82,11 +84,10 @@ def build(config: cfn.Config, argv: Sequence[str]) -> cfn.Config:
 def run(config: cfn.Config, argv: Sequence[str] | None = None, prog: str | None = None) -> object:
     argv = list(sys.argv[1:] if argv is None else argv)
     prog = prog or sys.argv[0].rsplit("/", 1)[-1]
-    if "--help" in argv or "-h" in argv:
-        overrides = [a for a in argv if a not in ("--help", "-h")]
-        print_help(build(config, overrides), prog)
-        return None
     try:
+        if "--help" in argv or "-h" in argv:
+            print(help_text(build(config, [a for a in argv if a not in ("--help", "-h")]), config, prog))
+            return None
         overridden = build(config, argv)
         # Build the nested objects (policy, driver, ...) before calling the command, so a bad value fails here,
         # named by its flag, before a simulator, server or recording has started.
@@ -105,10 +106,3 @@ def run(config: cfn.Config, argv: Sequence[str] | None = None, prog: str | None 
         print(f"{prog}: error: {e}\nRun `{prog} --help` for the flags.", file=sys.stderr)
         raise SystemExit(2) from None
 
-
-def print_help(config: cfn.Config, prog: str) -> None:
-    doc = inspect.getdoc(config.target) or ""
-    print(f"usage: {prog} [--flag=value ...]\n")
-    print(doc)
-    print("\nCurrent values:")
-    print(str(config))
