@@ -24,9 +24,9 @@ def sim(policy=None, driver=None, output_dir: str | None = None, policy_fps: flo
 
     Flags are --name=value; a field such as --policy.host=HOST applies to the --policy chosen, in either order.
 
-    Policy (--policy=):
-      .scripted                 The built-in expert, which reads the simulator's cube poses (the default).
-      .remote                   A model on a protocol v1 inference server:
+    Policy:
+      --policy=.scripted        The built-in expert, which reads the simulator's cube poses (the default).
+      --policy=.remote          A model on a protocol v1 inference server:
         --policy.host, --policy.port      the server (default localhost:8000)
         --policy.model_id                 the checkpoint to use (default: the server's latest)
         --policy.resize                   downscale images whose longest side exceeds this many pixels before
@@ -35,19 +35,19 @@ def sim(policy=None, driver=None, output_dir: str | None = None, policy_fps: flo
                                           (default: $POSITRONIC_AUTH_TOKEN)
         --policy.connect_timeout          seconds to wait for the server to accept the connection
         --policy.infer_timeout            seconds to wait for one chunk of actions
-      .act_absolute, .act_joints
+      --policy=.act_absolute, --policy=.act_joints
                                 A LeRobot ACT checkpoint run in this process (needs torch and LeRobot):
         --policy.base.checkpoints_dir     LeRobot's training output directory
         --policy.base.checkpoint          the training step to load (default: the highest)
         --policy.base.device              torch device, e.g. cpu or cuda
         --policy.codec                    ee (end-effector pose actions) or joints (joint position actions)
 
-    Driver (--driver=), which decides when episodes start and stop:
-      .timed                    Episodes back to back without a human (the default):
+    Driver, which decides when episodes start and stop:
+      --driver=.timed           Episodes back to back without a human (the default):
         --driver.simulation_time          simulated seconds per episode
         --driver.num_iterations           number of episodes
-      .keyboard                 s starts an episode, p stops and saves it, r resets without saving, q quits.
-      .eval_ui                  A DearPyGui evaluation console: task, outcome, item counts, notes, submit/cancel.
+      --driver=.keyboard        s starts an episode, p stops and saves it, r resets without saving, q quits.
+      --driver=.eval_ui         A DearPyGui evaluation console: task, outcome, item counts, notes, submit/cancel.
         --driver.time_cap                 simulated seconds after which an episode stops as "ran out of time"
         --driver.tasks                    the instructions offered (the first is preselected)
       For .timed and .keyboard:
