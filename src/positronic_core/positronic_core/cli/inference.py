@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import shlex
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ import configuronic as cfn
 
 from positronic_core.cfg import driver as driver_cfg
 from positronic_core.cfg import policy as policy_cfg
+from positronic_core.cli import flag_checks
 from positronic_core.cli.runner import run
 from positronic_core.stacking_task import CAMERAS
 
@@ -19,29 +21,62 @@ def sim(policy=None, driver=None, output_dir: str | None = None, policy_fps: flo
         cameras: tuple[str, ...] = CAMERAS, render_quality: str = "fast") -> None:
     """Run a policy on the MuJoCo Franka cube-stacking simulator.
 
-    Flags (configuronic style; `--policy=...` must come before `--policy.<field>=...`):
-      --policy=.scripted      Built-in expert using privileged sim state (default).
-      --policy=.remote        A protocol v1 server: --policy.host=HOST --policy.port=8000 --policy.model_id=ID
-                              (default: the server's latest) --policy.resize=640 (client-side downscale of images
-                              whose longest side exceeds it; None disables) --policy.token=TOKEN.
-      --policy=@positronic_core.cfg.policy.act_absolute
-                              Local LeRobot ACT: --policy.base.checkpoints_dir=DIR --policy.base.checkpoint=STEP
-                              (default latest) --policy.base.device=cpu --policy.codec=ee|joints.
-      --driver=.timed         Default: --driver.simulation_time=15 (s per episode) --driver.num_iterations=1
-                              --driver.task="..." --driver.show_gui=False.
-      --driver=.keyboard      s start, p stop and save, r reset without saving, q quit; --driver.show_gui=True for a
-                              camera viewer.
-      --driver=.eval_ui       DearPyGui evaluation console (task, outcome, items, notes, submit/cancel);
-                              --driver.time_cap=60.
-      --output_dir=DIR        Record every episode as a Positronic dataset here (appends to an existing one).
-      --policy_fps=15         Control rate: one action per tick.
-      --simulate_timeout=False
-                              Charge the measured inference time to simulated time (what a real robot would see).
-      --seed=0                Episode i uses seed+i for the cube placement; the same seed replays the same scene.
-      --camera_width=320 --camera_height=240
-      --cameras=[...]         Cameras rendered for the policy and the recording.
-      --render_quality=fast   `fast` (no shadows or multisampling, ~8x cheaper) or `default` (MuJoCo's defaults).
+    Flags are --name=value; a field such as --policy.host=HOST applies to the --policy chosen, in either order.
+
+    Policy:
+      --policy=.scripted        The built-in expert, which reads the simulator's cube poses (the default).
+      --policy=.remote          A model on a protocol v1 inference server:
+        --policy.host, --policy.port      the server (default localhost:8000)
+        --policy.model_id                 the checkpoint to use (default: the server's latest)
+        --policy.resize                   downscale images whose longest side exceeds this many pixels before
+                                          sending them (None sends them as rendered)
+        --policy.token                    bearer token for a server bound beyond loopback
+                                          (default: $POSITRONIC_AUTH_TOKEN)
+        --policy.connect_timeout          seconds to wait for the server to accept the connection
+        --policy.infer_timeout            seconds to wait for one chunk of actions
+      --policy=.act_absolute, --policy=.act_joints
+                                A LeRobot ACT checkpoint run in this process (needs torch and LeRobot):
+        --policy.base.checkpoints_dir     LeRobot's training output directory
+        --policy.base.checkpoint          the training step to load (default: the highest)
+        --policy.base.device              torch device, e.g. cpu or cuda
+        --policy.codec                    ee (end-effector pose actions) or joints (joint position actions)
+
+    Driver, which decides when episodes start and stop:
+      --driver=.timed           Episodes back to back without a human (the default):
+        --driver.simulation_time          simulated seconds per episode
+        --driver.num_iterations           number of episodes
+      --driver=.keyboard        s starts an episode, p stops and saves it, r resets without saving, q quits.
+      --driver=.eval_ui         A DearPyGui evaluation console: task, outcome, item counts, notes, submit/cancel.
+        --driver.time_cap                 simulated seconds after which an episode stops as "ran out of time"
+        --driver.tasks                    the instructions offered (the first is preselected)
+      For .timed and .keyboard:
+        --driver.task                     the instruction sent to the policy and recorded with the episode
+        --driver.show_gui                 open a DearPyGui viewer of the cameras and the robot state
+      For .keyboard and .eval_ui:
+        --driver.realtime                 pace episodes to the wall clock (False runs as fast as the CPU allows)
+
+    Run:
+      --output_dir              Record every episode as a Positronic dataset here (appends to an existing one);
+                                without it nothing is written.
+      --policy_fps              Control rate in Hz: one action per tick, cameras rendered at this rate.
+      --simulate_timeout        Charge the measured inference time to simulated time (what a real robot sees).
+      --seed                    Episode i uses seed + i for the cube placement; the same seed replays the scene.
+      --camera_width, --camera_height
+                                Camera image size in pixels (even numbers: recorded video is yuv420p).
+      --cameras                 Cameras rendered for the policy and the recording, e.g.
+                                --cameras=image.wrist,image.exterior (of image.wrist, image.exterior,
+                                image.agent_view).
+      --render_quality          fast (no shadows or multisampling, about 8x cheaper) or default (MuJoCo's own).
     """
+    from positronic_core.sim.scene import RENDER_QUALITIES
+
+    seed = flag_checks.integer("--seed", seed, minimum=0)
+    policy_fps = flag_checks.positive_number("--policy_fps", policy_fps)
+    camera_width = flag_checks.frame_size("--camera_width", camera_width)
+    camera_height = flag_checks.frame_size("--camera_height", camera_height)
+    simulate_timeout = flag_checks.boolean("--simulate_timeout", simulate_timeout)
+    render_quality = flag_checks.choice("--render_quality", render_quality, RENDER_QUALITIES)
+
     from positronic_core.dataset.errors import DatasetError
     from positronic_core.runtime.sim_runtime import SimRuntime
     from positronic_core.sim.stack_cubes import StackCubesSim
@@ -113,6 +148,13 @@ def real(policy=None, driver=None, output_dir: str | None = None, robot_ip: str 
     Not available yet: the real arm is driven by the ROS 2 layer (`ros2 launch positronic_bringup real.launch.py
     robot_ip:=...`), which bridges franka_ros2's joint states, cameras and a joint trajectory controller to this
     runtime. Until that layer ships this command stops before touching anything.
+
+    Flags, as for `sim` (see `positronic-inference sim --help` for the --policy and --driver choices and fields):
+      --policy                  the policy
+      --driver                  the episode driver
+      --output_dir              record every episode as a Positronic dataset here
+      --robot_ip                the arm's controller address
+      --policy_fps              control rate in Hz
     """
     raise SystemExit(
         "positronic-inference real: error: driving a real Franka needs the ROS 2 layer (positronic_ros with "
@@ -126,14 +168,27 @@ COMMANDS = {
 }
 
 
+def usage() -> str:
+    """The top-level help: each command with the first line of its own help."""
+    lines = ["usage: positronic-inference {sim,real} [--flag=value ...]", "",
+             "Run a policy for episodes and record them as a Positronic dataset.", "", "commands:"]
+    for name, command in COMMANDS.items():
+        lines.append(f"  {name:6s}{inspect.getdoc(command.target).splitlines()[0]}")
+    lines += ["", "`positronic-inference sim --help` (or `real --help`) lists a command's flags and their values."]
+    return "\n".join(lines)
+
+
 def main() -> None:
     argv = sys.argv[1:]
+    if argv and argv[0] in ("-h", "--help"):
+        print(usage())
+        return
     if not argv or argv[0] not in COMMANDS:
-        print("usage: positronic-inference {sim,real} [--flag=value ...]   (--help after the command for flags)",
-              file=sys.stderr)
-        raise SystemExit(0 if argv and argv[0] in ("-h", "--help") else 2)
+        problem = f"unknown command {argv[0]!r}" if argv else "no command given"
+        print(f"positronic-inference: error: {problem}; the commands are {', '.join(COMMANDS)} "
+              "(see positronic-inference --help)", file=sys.stderr)
+        raise SystemExit(2)
     run(COMMANDS[argv[0]], argv[1:], prog=f"positronic-inference {argv[0]}")
-
 
 if __name__ == "__main__":
     main()

@@ -108,6 +108,21 @@ def test_upstream_reads_what_we_write(tmp_path: Path, upstream: Any) -> None:
         assert np.allclose(np.array(video["values"])[:, 0], [20 + 8 * i for i in range(20)], atol=2.5)
 
 
+def test_upstream_reads_a_video_retimed_to_its_recorded_rate(tmp_path: Path, upstream: Any) -> None:
+    # 10 Hz with a few ms of jitter: not the encoder's 15 fps, so the file is retimed when the episode finishes.
+    jitter = np.random.default_rng(3).integers(-3_000_000, 3_000_000, size=20)
+    timestamps = [T0 + i * 100_000_000 + int(jitter[i]) * (0 < i < 19) for i in range(20)]
+    with DatasetWriter(tmp_path).new_episode() as episode:
+        for i, ts in enumerate(timestamps):
+            episode.append("image.wrist", _frame(i), ts)
+
+    (seen,) = upstream(UPSTREAM_DUMP, str(tmp_path))
+
+    video = seen["signals"]["image.wrist"]
+    assert video["ts"] == timestamps
+    assert np.allclose(np.array(video["values"])[:, 0], [20 + 8 * i for i in range(20)], atol=2.5)
+
+
 def test_we_read_and_append_to_a_dataset_upstream_wrote(tmp_path: Path, upstream: Any) -> None:
     written = upstream(UPSTREAM_WRITE, str(tmp_path), "2")
     assert Path(written["unfinished"]).name == "000000000002"

@@ -2,10 +2,10 @@
 mapping from recorded frame times to positions in the mp4 files.
 
 Times sent to the page are seconds from the episode's first sample (the earliest first timestamp of any signal),
-so every panel, video and the `?t=` link share one timeline. Videos are written with one frame per tick of a
-nominal 100 fps clock (upstream's convention), so a browser's `currentTime` is not recording time: the page
-maps a recording time to a frame index through the frame timestamps, and the frame index to a media time through
-`media_times` read from the file's packets here.
+so every panel, video and the `?t=` link share one timeline. A browser's `currentTime` is not recording time
+(upstream tags its videos at a nominal 100 fps, ours at the mean recorded rate, and neither carries the frames'
+jitter): the page maps a recording time to a frame index through the frame timestamps, and the frame index to a
+media time through `media_times` read from the file's packets here.
 """
 
 from __future__ import annotations

@@ -8,7 +8,10 @@ file as a `file://` URI. The robot's base is the world origin, as in the simulat
 
 from __future__ import annotations
 
+import argparse
 import sys
+from collections.abc import Sequence
+from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
 import mujoco
@@ -92,10 +95,22 @@ def panda_urdf(name: str = "panda") -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    """Print the Panda's URDF (used by the ROS launch files for robot_state_publisher)."""
-    sys.stdout.write(panda_urdf())
-
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="positronic-sim-urdf",
+        description="Print the simulated Panda's URDF: the simulator's own kinematics, the seven arm joints named "
+                    "panda_joint1..7 as in the ROS Franka stack, meshes as file:// URIs into the installed "
+                    "package. The ROS launch files feed it to robot_state_publisher.")
+    parser.add_argument("--output", metavar="FILE", help="write the URDF to FILE instead of standard output")
+    args = parser.parse_args(argv)
+    urdf = panda_urdf()
+    if args.output is None:
+        sys.stdout.write(urdf)
+        return
+    try:
+        Path(args.output).write_text(urdf, encoding="utf-8")
+    except OSError as exc:
+        parser.exit(1, f"{parser.prog}: error: cannot write {args.output}: {exc.strerror or exc}\n")
 
 if __name__ == "__main__":
     main()

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import mujoco
 import numpy as np
+import pytest
 
 from positronic_core.sim.assets import panda_xml
-from positronic_core.sim.urdf_export import panda_urdf
+from positronic_core.sim.urdf_export import main, panda_urdf
 
 
 def _rot(rpy):
@@ -76,3 +77,30 @@ def test_urdf_names_the_arm_joints_and_points_at_existing_meshes():
     meshes = [m.get("filename") for m in root.iter("mesh")]
     assert len(meshes) > 10
     assert all(m.startswith("file://") and Path(m[len("file://"):]).is_file() for m in meshes)
+
+
+def test_help_describes_the_command_instead_of_printing_the_urdf(capsys) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["--help"])
+    assert stopped.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: positronic-sim-urdf") and "--output FILE" in out and "<robot" not in out
+
+
+def test_an_unknown_argument_is_refused(capsys) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["--bogus"])
+    assert stopped.value.code == 2
+    assert "unrecognized arguments: --bogus" in capsys.readouterr().err
+
+
+def test_output_writes_the_same_urdf_as_standard_output(tmp_path: Path, capsys) -> None:
+    main([])
+    printed = capsys.readouterr().out
+    main([f"--output={tmp_path / 'panda.urdf'}"])
+    assert (tmp_path / "panda.urdf").read_text(encoding="utf-8") == printed
+    with pytest.raises(SystemExit) as stopped:
+        main([f"--output={tmp_path / 'missing' / 'panda.urdf'}"])
+    assert stopped.value.code == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("positronic-sim-urdf: error: cannot write") and "No such file" in line

@@ -1,9 +1,9 @@
 "use strict";
 // The episode page: cameras, plots and the inference timeline on one clock; scoring and clip export.
 //
-// Time t is seconds from the episode's first sample. The mp4 files hold one frame per tick of a nominal 100 fps
-// clock, so a video's currentTime is not t: t maps to a frame index through the recorded frame times, and the
-// frame index to a media time through the server's `media_times`. While playing, a page clock drives t; each
+// Time t is seconds from the episode's first sample. A video's currentTime is not t (upstream tags its mp4s at a
+// nominal 100 fps, ours at the mean recorded rate, and neither carries the frames' jitter): t maps to a frame
+// index through the recorded frame times, and the frame index to a media time through the server's `media_times`. While playing, a page clock drives t; each
 // video plays at the rate that keeps it on that clock and is re-seeked only if it drifts by more than 2 frames.
 
 const ref = decodeURIComponent(location.pathname.slice("/episode/".length));
