@@ -12,6 +12,7 @@ from positronic_core.bags.convert import convert_bags, validate_bags
 from positronic_core.bags.errors import ConversionError
 from positronic_core.bags.progress import StderrProgress
 from positronic_core.dataset.errors import DatasetError
+from positronic_core.wording import plural
 
 _DESCRIPTION = """\
 Convert rosbag2 episode recordings (one bag per episode, MCAP or SQLite) into episodes of a Positronic dataset,
@@ -93,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for report in reports:
         print(report.format())
     done = "validated" if args.check else f"converted into {args.output_dir}"
-    print(f"{len(reports)} bag(s) {done}", file=sys.stderr)
+    print(f"{plural(len(reports), 'bag')} {done}", file=sys.stderr)
     return 0
 
 

@@ -25,6 +25,7 @@ from typing import Any
 from positronic_core.dataset import layout
 from positronic_core.stacking_task import CAMERAS, TASK
 from positronic_core.wire.client import InferenceClient, InferenceError
+from positronic_core.wording import plural
 
 PROG = "validate-server"
 _UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]")
@@ -235,11 +236,11 @@ def plan(available: Sequence[str], models: str | Sequence[Any] | None, root: Pat
 
 
 def print_plan(targets: Sequence[ModelTarget], settings: _Settings, where: str) -> None:
-    print(f"policy server {where}: {len(targets)} model(s), {settings.episodes} episode(s) each "
+    print(f"policy server {where}: {plural(len(targets), 'model')}, {plural(settings.episodes, 'episode')} each "
           f"({settings.seeds}, {settings.simulation_time:g} s simulated), into {settings.root}", flush=True)
     for i, target in enumerate(targets, 1):
         existing = target.existing_episodes()
-        state = f"appends to {existing} existing episode(s)" if existing else "new dataset"
+        state = f"appends to {plural(existing, 'existing episode')}" if existing else "new dataset"
         print(f"  [{i}/{len(targets)}] {target.model_id} -> {target.directory} ({state})", flush=True)
 
 
@@ -291,7 +292,7 @@ def _run_model(client: InferenceClient, robot: Any, target: ModelTarget, setting
     from positronic_core.runtime.drivers.timed import TimedDriver
     from positronic_core.runtime.sim_runtime import SimRuntime
 
-    print(f"\n[{position}] model {target.model_id}: {settings.episodes} episode(s), {settings.seeds} "
+    print(f"\n[{position}] model {target.model_id}: {plural(settings.episodes, 'episode')}, {settings.seeds} "
           f"-> {target.directory}", flush=True)
     started = time.monotonic()
     result = ModelResult(target)
@@ -340,10 +341,10 @@ def _describe(meta: Mapping[str, Any]) -> str:
 
 def _print_outcome(targets: Sequence[ModelTarget], results: Sequence[ModelResult]) -> None:
     ran = {r.target.model_id for r in results}
-    lines = [f"\n{sum(r.ok for r in results)}/{len(targets)} model(s) completed"]
+    lines = [f"\n{sum(r.ok for r in results)} of {plural(len(targets), 'model')} completed"]
     for r in results:
         if not r.ok:
-            kept = f"; {len(r.summaries)} episode(s) recorded before it" if r.summaries else ""
+            kept = f"; {plural(len(r.summaries), 'episode')} recorded before it" if r.summaries else ""
             lines.append(f"  FAILED {r.target.model_id}: {r.error}{kept}")
     not_run = [t.model_id for t in targets if t.model_id not in ran]
     if not_run:

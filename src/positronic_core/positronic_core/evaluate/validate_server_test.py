@@ -101,7 +101,7 @@ def test_each_model_gets_its_own_dataset_on_the_same_seeds_and_a_report(tmp_path
                         "--seed=7", "--models=ckpt-2000", *FAST)
         second = capsys.readouterr()
         assert code == 0, second.err
-    assert "appends to 2 existing episode(s)" in second.out
+    assert "appends to 2 existing episodes" in second.out
     assert [ep.static["simulation.seed"] for ep in episodes(out / "ckpt-2000")] == [0, 1, 7]
     assert len(episodes(out / "ckpt-1000")) == 2
     assert "Paired comparison" not in second.out
@@ -115,7 +115,7 @@ def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, capsys):
                         "--dry_run=True")
     printed = capsys.readouterr().out
     assert code == 0
-    assert "2 model(s), 3 episode(s) each (seeds 4..6" in printed
+    assert "2 models, 3 episodes each (seeds 4..6" in printed
     assert f"[1/2] a -> {out / 'a'} (new dataset)" in printed and f"[2/2] b -> {out / 'b'}" in printed
     assert "nothing was run or written" in printed
     assert not out.exists()
@@ -158,7 +158,7 @@ def test_continue_on_error_reports_the_failed_model_and_runs_the_rest(tmp_path, 
     printed = capsys.readouterr()
     assert code == 1
     assert "model bad (2/3) failed" in printed.err
-    assert "2/3 model(s) completed" in printed.out and "FAILED bad" in printed.out
+    assert "2 of 3 models completed" in printed.out and "FAILED bad" in printed.out
     assert sorted(p.name for p in out.iterdir()) == ["a", "c"]
     assert [len(episodes(out / m)) for m in ("a", "c")] == [1, 1]
     assert "Paired comparison on (task, seed): a vs c" in printed.out
