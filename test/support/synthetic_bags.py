@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from positronic_core.bags.topics import ARM_JOINTS
+from positronic_core.dataset.sample_text import sample_to_json
 
 SHUFFLED_JOINTS = (
     "panda_joint4",
@@ -62,6 +63,7 @@ class BagSpec:
     commands: bool = True
     sim_observers: bool = True
     policy_stats: bool = False
+    timeline: bool = False  # the policy node's inference timeline on /policy/timeline (see `timeline_value`)
     header_clock_offset_ns: int = 0  # header stamps on another clock than receive times (sim time vs wall time)
     custom_data: dict[str, str] = field(default_factory=dict)
     metadata_messages: list[dict[str, Any]] = field(default_factory=list)
@@ -101,6 +103,20 @@ def frame_rgb(step: int, camera: int, width: int, height: int) -> np.ndarray:
 def _unit_quat_wxyz(step: int) -> np.ndarray:
     q = np.array([0.9, 0.1 + 0.01 * step, -0.2, 0.3 - 0.005 * step])
     return q / np.linalg.norm(q)
+
+
+#: Steps at which the synthetic policy asked for a chunk (every fifth), and what each timeline sample holds.
+TIMELINE_REQUEST_EVERY = 5
+
+
+def timeline_value(signal: str, step: int) -> Any:
+    if signal == "inference.idle":
+        return int(step % 3 == 0)
+    if signal == "inference.latency_ms":
+        return 20.0 + step
+    if signal == "inference.chunk_size":
+        return 2
+    return np.arange(16, dtype=np.float64) + step  # inference.chunk: two actions of 7 targets and a grip
 
 
 def expected_values(spec: BagSpec) -> BagTruth:
@@ -240,4 +256,12 @@ def write_episode_bag(path: Path, spec: BagSpec | None = None) -> BagTruth:
             if spec.policy_stats:
                 stats = types[INFERENCE_STATS](stamp=stamp(ns), latency_ms=12.5, chunk_size=10)
                 write("/policy/stats", received + 400_000, stats)
+            if spec.timeline:
+                signals = ["inference.idle"]
+                if step % TIMELINE_REQUEST_EVERY == 0:
+                    signals += ["inference.latency_ms", "inference.chunk_size", "inference.chunk"]
+                for i, signal in enumerate(signals):
+                    text = sample_to_json(signal, timeline_value(signal, step), ns)
+                    # Replies arrive after the request they answer: receive time is later than the sample's own.
+                    write("/policy/timeline", received + 500_000 + i, types["std_msgs/msg/String"](data=text))
     return truth

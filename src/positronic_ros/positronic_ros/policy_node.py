@@ -25,6 +25,7 @@ from positronic_interfaces.msg import EpisodeStatus, InferenceStats
 from positronic_interfaces.srv import ListModels
 from positronic_ros import conversions
 from positronic_ros.node_main import declare, spin
+from positronic_ros.timeline_publisher import TimelinePublisher
 from positronic_ros.topic_robot import TopicRobot
 
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -83,8 +84,11 @@ class PolicyNode(Node):
         clock = RosClock(self)
         # A live robot's tick must never wait for a model: inference runs on a worker, a failure holds the arm
         # until the next episode, and two ticks of plan are kept in hand against latency jitter.
+        # The robot's own topics are bagged by the recorder; the loop adds its inference timeline.
+        self.timeline = TimelinePublisher(self)
         self.loop = ControlLoop(self.robot, self.policy, clock=clock, executor=ThreadExecutor(clock),
-                                policy_fps=self.policy_fps, cameras=self.cameras, slack_ticks=2, on_error="hold")
+                                policy_fps=self.policy_fps, cameras=self.cameras, slack_ticks=2, on_error="hold",
+                                record_robot=False)
         self.episode_index = -1
 
         self.create_subscription(EpisodeStatus, "/episode/status", self._on_status, LATCHED)
@@ -101,7 +105,7 @@ class PolicyNode(Node):
         if msg.state == EpisodeStatus.RUNNING and msg.episode_index != self.episode_index:
             self.episode_index = msg.episode_index
             self.robot.episode_start_ns = conversions.stamp_to_ns(msg.header.stamp)
-            self.loop.start_episode(msg.task)
+            self.loop.start_episode(msg.task, sink=self.timeline)
             self._published_meta = False
         elif msg.state == EpisodeStatus.IDLE and self.loop.running:
             self.loop.stop_episode()

@@ -28,7 +28,7 @@ from positronic_ros.node_main import declare, spin
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 DEFAULT_TOPICS = ["/joint_states", "/ee_pose", "/gripper/state", "/gripper/command", "/command/pose",
                   "/command/joint_trajectory", "/camera/wrist/image_raw", "/camera/exterior/image_raw",
-                  "/sim/box_distance", "/sim/stacking_success", "/policy/stats"]
+                  "/sim/box_distance", "/sim/stacking_success", "/policy/stats", "/policy/timeline"]
 METADATA_TOPIC = "/episode/metadata"
 
 

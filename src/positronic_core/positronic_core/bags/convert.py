@@ -229,7 +229,10 @@ def _samples(
             topic_report.ignored += 1
             continue
         accepted = False
-        for signal, value in samples:
+        for sample in samples:
+            signal, value = sample[0], sample[1]
+            if rule.self_timed:
+                ts = sample[2]
             signal_report = report.signal(signal)
             if not signal_report.admit(ts):
                 continue

@@ -9,8 +9,10 @@ pytest.importorskip("rosbags")
 
 from synthetic_bags import (  # noqa: E402
     RECEIVE_OFFSETS_NS,
+    TIMELINE_REQUEST_EVERY,
     BagSpec,
     frame_rgb,
+    timeline_value,
     write_episode_bag,
 )
 
@@ -289,3 +291,19 @@ def test_header_stamps_on_another_clock_are_warned_about(tmp_path):
 def _small_bag(path: Path) -> Path:
     write_episode_bag(path, BagSpec(steps=3))
     return path
+
+
+def test_the_policy_nodes_inference_timeline_becomes_the_same_signals_at_their_own_times(tmp_path):
+    spec = BagSpec(timeline=True)
+    truth = write_episode_bag(tmp_path / "bag", spec)
+    convert_bags([tmp_path / "bag"], tmp_path / "out", progress=False, backend="rosbags")
+    (episode,) = Dataset(tmp_path / "out")
+    idle = episode.signal("inference.idle")
+    assert np.array_equal(idle.timestamps, truth.stamps_ns)
+    assert [int(v) for v in idle.values] == [timeline_value("inference.idle", s) for s in range(spec.steps)]
+    asked = list(range(0, spec.steps, TIMELINE_REQUEST_EVERY))
+    for name in ("inference.latency_ms", "inference.chunk_size", "inference.chunk"):
+        signal = episode.signal(name)
+        assert np.array_equal(signal.timestamps, truth.stamps_ns[asked]), name
+    assert np.array_equal(episode.signal("inference.chunk").values[1], timeline_value("inference.chunk", 5))
+    assert list(episode.signal("inference.latency_ms").values) == [20.0 + s for s in asked]

@@ -12,6 +12,8 @@
 | `/sim/box_distance`                | std_msgs/msg/Float32                | box_distance                         |
 | `/sim/stacking_success`            | std_msgs/msg/Float32                | stacking_success                     |
 | `/episode/metadata`                | std_msgs/msg/String (a JSON object) | statics (see `episode_metadata`)     |
+| `/policy/timeline`                 | std_msgs/msg/String (a JSON object) | inference.latency_ms, .chunk_size,   |
+|                                    |                                     | .chunk, .idle (`dataset.sample_text`)|
 
 This is the ROS boundary of the recording path, so the conversions happen here and nowhere else:
 
@@ -19,7 +21,8 @@ This is the ROS boundary of the recording path, so the conversions happen here a
   ignored, and a message naming no arm joint at all (a gripper's own joint_states) records nothing.
 - Poses become (x, y, z, qw, qx, qy, qz): ROS orders quaternions x, y, z, w, Positronic w, x, y, z.
 - Images become uint8 (H, W, 3) RGB: bgr8 is channel-reversed, rgba8/bgra8 lose alpha, mono8 is repeated.
-- A sample's time is the message's header stamp when it has a non-zero one, else the time the bag received it.
+- A sample's time is the message's header stamp when it has a non-zero one, else the time the bag received it;
+  `/policy/timeline` samples carry their own time (a chunk is timed by when it was asked for, not by its reply).
 
 Messages are decoded with rosbags' typestore for Jazzy (identical to Humble's for every type above), whichever
 reader produced the bytes.
@@ -35,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from positronic_core.dataset.sample_text import sample_from_json
 from positronic_core.geometry import quat_xyzw_to_wxyz
 
 ARM_JOINTS = tuple(f"panda_joint{i}" for i in range(1, 8))
@@ -48,6 +52,9 @@ JOINT_TRAJECTORY = "trajectory_msgs/msg/JointTrajectory"
 
 JOINT_STATES_TOPIC = "/joint_states"
 METADATA_TOPIC = "/episode/metadata"
+TIMELINE_TOPIC = "/policy/timeline"
+#: The control loop's inference timeline, as the in-process recording names it (`runtime.control_loop`).
+TIMELINE_SIGNALS = ("inference.latency_ms", "inference.chunk_size", "inference.chunk", "inference.idle")
 _CAMERA_TOPIC = re.compile(r"^/camera/(?P<name>[A-Za-z0-9_]+(?:/[A-Za-z0-9_]+)*)/image_raw$")
 
 # Bytes per pixel of the image encodings we accept (sensor_msgs/image_encodings.hpp names).
@@ -58,7 +65,8 @@ class MessageError(ValueError):
     """A message of a known topic cannot become a sample; the text says what is wrong with it."""
 
 
-Samples = Sequence[tuple[str, Any]]
+#: (signal, value) pairs timed by the message, or (signal, value, ts_ns) for a rule that is `self_timed`.
+Samples = Sequence[tuple[Any, ...]]
 
 
 @dataclass(frozen=True)
@@ -71,6 +79,7 @@ class TopicRule:
     msgtype: str
     signals: tuple[str, ...]
     samples: Callable[[Any], Samples]
+    self_timed: bool = False
 
 
 def camera_signal(topic: str) -> str | None:
@@ -209,6 +218,17 @@ def packed_rgb(frame: np.ndarray) -> np.ndarray:
     return packed
 
 
+def timeline_samples(msg: Any) -> Samples:
+    """One sample of the policy node's inference timeline, with its own time (see `dataset.sample_text`)."""
+    try:
+        signal, value, ts_ns = sample_from_json(msg.data)
+    except ValueError as e:
+        raise MessageError(str(e)) from None
+    if signal not in TIMELINE_SIGNALS:
+        raise MessageError(f"{signal!r} is not an inference timeline signal ({', '.join(TIMELINE_SIGNALS)})")
+    return ((signal, value, ts_ns),)
+
+
 def _pose_rule(signal: str) -> TopicRule:
     return TopicRule(POSE_STAMPED, (signal,), lambda msg: ((signal, pose7(msg)),))
 
@@ -226,4 +246,5 @@ _FIXED_RULES: dict[str, TopicRule] = {
     "/command/joint_trajectory": TopicRule(JOINT_TRAJECTORY, ("robot_commands.joints",), trajectory_samples),
     "/sim/box_distance": _float_rule("box_distance"),
     "/sim/stacking_success": _float_rule("stacking_success"),
+    TIMELINE_TOPIC: TopicRule(STRING, TIMELINE_SIGNALS, timeline_samples, self_timed=True),
 }

@@ -83,7 +83,9 @@ def _close_opened(opening: Pending[PolicySession]) -> None:
 class ControlLoop:
     def __init__(self, robot: Robot, policy: Policy, *, clock: Clock, executor: Executor, policy_fps: float = 15.0,
                  cameras: Sequence[str] = (), slack_ticks: int = 1, on_error: Literal["raise", "hold"] = "raise",
-                 sink: SampleSink | None = None, record_cameras: bool = True) -> None:
+                 sink: SampleSink | None = None, record_cameras: bool = True, record_robot: bool = True) -> None:
+        """`record_robot=False` sends the sink only the inference timeline (`inference.latency_ms`, `.chunk_size`,
+        `.chunk`, `.idle`): where the robot's own topics are recorded elsewhere, as under ROS."""
         if policy_fps <= 0:
             raise ValueError(f"policy_fps must be positive, got {policy_fps}")
         self.robot = robot
@@ -96,6 +98,7 @@ class ControlLoop:
         self.on_error = on_error
         self.sink = sink
         self.record_cameras = record_cameras
+        self.record_robot = record_robot
         self.scheduler = ChunkScheduler(self.tick_s, slack_ticks)
         self.stats = LoopStats()
         self.task = ""
@@ -160,7 +163,7 @@ class ControlLoop:
         now = self.clock.now()
         self._collect_session()
         self._collect_reply(now)
-        recording = self.sink is not None
+        recording = self.sink is not None and self.record_robot
         state = self.robot.robot_state() if recording else None
         frames = self.robot.render(self.cameras) if recording and self.record_cameras and self.cameras else None
         if self._session is not None and self._request is None and self.scheduler.should_request(now):
@@ -181,6 +184,8 @@ class ControlLoop:
         self.last_observers = self.robot.observers()
         if recording and state is not None:
             self._record(now, state, frames or {}, action)
+        elif self.sink is not None and not self.record_robot:
+            self.sink.append("inference.idle", 0 if action is not None else 1, _ns(now))
         self.stats.ticks += 1
         return action
 

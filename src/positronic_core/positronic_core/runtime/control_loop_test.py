@@ -246,3 +246,14 @@ def test_close_returns_while_a_call_is_still_in_flight():
     assert not gate.is_set() and not pending.wait(0)
     gate.set()
     assert pending.wait(5)
+
+
+def test_without_the_robot_the_sink_gets_only_the_inference_timeline():
+    sink = ListSink()
+    clock = FakeClock()
+    loop = ControlLoop(FakeRobot(), ChunkPolicy(size=30), clock=clock, executor=InlineExecutor(clock),
+                       policy_fps=FPS, cameras=["image.wrist"], sink=sink, record_robot=False)
+    loop.start_episode("t", sink=sink)
+    run_ticks(loop, clock, 10)
+    assert set(sink.samples) == {"inference.latency_ms", "inference.chunk_size", "inference.chunk", "inference.idle"}
+    assert len(sink.samples["inference.idle"]) == 10
