@@ -23,6 +23,7 @@ import numpy as np
 
 from positronic_core.bags import topics
 from positronic_core.bags.bag_reader import OpenBag, available_backend, open_bag
+from positronic_core.bags.derived_statics import DerivedStatics
 from positronic_core.bags.episode_metadata import episode_statics, parse_metadata_message
 from positronic_core.bags.errors import BagError, ConversionError
 from positronic_core.bags.progress import Progress, StderrProgress
@@ -318,8 +319,13 @@ def _write_episode(plan: _Plan, writer: DatasetWriter, progress: Progress | None
             # Reading and encoding take turns on one thread. A reader thread feeding a queue measured about 30%
             # slower (wall and CPU, 900 frames at 320x240, other jobs loading the 2 cores): its GIL hand-offs cost
             # more than overlapping with libx264, which encodes without the GIL, gained.
+            derived = DerivedStatics()
             for signal, value, ts in _samples(source, plan.rules, report, "converting", progress, pack_frames=True):
                 episode.append(signal, value, ts)
+                derived.add(signal, value, ts)
+            for key, value in derived.statics().items():
+                if key not in plan.statics:
+                    episode.set_static(key, value)
             expected = {name: s.samples for name, s in plan.report.signals.items() if s.samples}
             written = {name: s.samples for name, s in report.signals.items() if s.samples}
             if written != expected:

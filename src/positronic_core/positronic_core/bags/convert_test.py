@@ -307,3 +307,7 @@ def test_the_policy_nodes_inference_timeline_becomes_the_same_signals_at_their_o
         assert np.array_equal(signal.timestamps, truth.stamps_ns[asked]), name
     assert np.array_equal(episode.signal("inference.chunk").values[1], timeline_value("inference.chunk", 5))
     assert list(episode.signal("inference.latency_ms").values) == [20.0 + s for s in asked]
+    # As an in-process run records them: the simulator's verdict and the inference counts.
+    assert episode.static["inference.requests"] == len(asked)
+    assert episode.static["inference.idle_ticks"] == sum(timeline_value("inference.idle", s) for s in range(spec.steps))
+    assert episode.static["eval.auto_success"] is False  # stacking held for 2 ticks only
