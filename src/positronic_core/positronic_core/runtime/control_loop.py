@@ -123,7 +123,7 @@ class ControlLoop:
         recorded; on a thread the session arrives at a later tick and the arm holds until it does."""
         self.stop_episode()
         self.task = task
-        self.sink = sink if sink is not None else self.sink
+        self.sink = sink
         self.scheduler = ChunkScheduler(self.tick_s, self.slack_ticks)
         self.stats = LoopStats()
         self._chunk_shape = None
@@ -231,7 +231,7 @@ class ControlLoop:
             actions = request.pending.result()
         except Exception as e:
             session, self._session = self._session, None
-            if session is not None and self.on_error == "hold":
+            if session is not None:
                 self._submit_quietly(session.close)
             self._fail(f"inference failed: {e}", e)
             return
