@@ -46,10 +46,10 @@ class BindError(OSError):
     def __init__(self, host: str, port: int, cause: OSError) -> None:
         if cause.errno == errno.EADDRINUSE:
             reason = "the port is already in use (is another server running there?)"
-        elif cause.errno is not None:
+        elif isinstance(cause.errno, int) and cause.errno > 0:
             reason = os.strerror(cause.errno)
-        else:
-            reason = str(cause)
+        else:  # getaddrinfo's errors carry negative codes that os.strerror does not know
+            reason = cause.strerror or str(cause)
         super().__init__(cause.errno, f"cannot listen on {host}:{port}: {reason}")
 
     def __str__(self) -> str:

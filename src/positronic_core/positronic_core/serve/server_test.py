@@ -1,5 +1,6 @@
 """The policy server over real sockets: routes, handshake frames, error replies, limits, auth, concurrency."""
 
+import asyncio
 import json
 import threading
 import time
@@ -17,7 +18,7 @@ from positronic_core.serve import model_pool
 from positronic_core.serve.auth import AuthConfigError
 from positronic_core.serve.backends.hold_pose import HoldPoseModel, HoldPoseSource
 from positronic_core.serve.checkpoint_source import CheckpointSource
-from positronic_core.serve.server import PolicyServer, ServerConfig, running_server
+from positronic_core.serve.server import BindError, PolicyServer, ServerConfig, running_server
 from positronic_core.wire import messages
 from positronic_core.wire.client import InferenceClient, InferenceError
 from positronic_core.wire.envelope import packb, unpackb
@@ -197,6 +198,16 @@ def test_binding_beyond_loopback_needs_a_token_or_insecure():
         PolicyServer(HoldPoseSource(), ServerConfig(host="0.0.0.0"))
     PolicyServer(HoldPoseSource(), ServerConfig(host="0.0.0.0", insecure=True))
     PolicyServer(HoldPoseSource(), ServerConfig(host="0.0.0.0", auth_token="s3cret"))
+
+
+def test_an_address_the_server_cannot_listen_on_is_one_error_naming_it():
+    async def start(host):
+        await PolicyServer(HoldPoseSource(), ServerConfig(host=host, port=0, insecure=True)).start()
+
+    with pytest.raises(BindError, match=r"^cannot listen on 192\.0\.2\.1:0: Cannot assign requested address$"):
+        asyncio.run(start("192.0.2.1"))  # TEST-NET-1: never this machine's
+    with pytest.raises(BindError, match=r"^cannot listen on no-such-host\.invalid:0: "):
+        asyncio.run(start("no-such-host.invalid"))
 
 
 def test_token_is_required_on_http_and_websocket():
