@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from positronic_core.auth_token import TOKEN_ENV
 from positronic_core.review.access import COOKIE, AccessConfigError, Gate, check_bind, resolve_token
 from positronic_core.review.episode_index import EpisodeIndex
 from positronic_core.review.server import ReviewServer
+from positronic_core.wire.messages import TOKEN_ENV
 
 TOKEN = "s3cret-Token_42"
 

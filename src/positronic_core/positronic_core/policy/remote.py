@@ -65,8 +65,10 @@ class RemotePolicy:
     def __init__(self, host: str = "localhost", port: int = DEFAULT_PORT, model_id: str | None = None,
                  resize: int | None = 640, token: str | None = None, connect_timeout: float = 10.0,
                  infer_timeout: float = 120.0) -> None:
-        self.client = InferenceClient(host, port, token=token if token is not None else os.environ.get(TOKEN_ENV),
-                                      connect_timeout=connect_timeout, infer_timeout=infer_timeout)
+        # An empty variable means no token, as the servers read it.
+        token = token if token is not None else (os.environ.get(TOKEN_ENV) or None)
+        self.client = InferenceClient(host, port, token=token, connect_timeout=connect_timeout,
+                                      infer_timeout=infer_timeout)
         self.model_id = None if model_id is None else str(model_id)
         self.resize = resize
         self._server_meta: dict[str, Any] = {}

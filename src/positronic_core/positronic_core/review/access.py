@@ -18,7 +18,7 @@ import ipaddress
 import os
 from http.cookies import CookieError, SimpleCookie
 
-from positronic_core.auth_token import TOKEN_ENV
+from positronic_core.wire.messages import TOKEN_ENV
 
 COOKIE = "positronic_review_session"
 TOKEN_PARAM = "token"
