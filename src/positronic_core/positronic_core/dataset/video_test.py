@@ -48,7 +48,7 @@ def test_a_15_fps_recording_is_tagged_15_fps_and_lasts_its_frames(tmp_path: Path
 
 
 @pytest.mark.parametrize("step_ns", [33_366_667, 100_000_000, 40_000_000])
-def test_other_rates_are_retimed_without_reencoding_or_losing_frames(tmp_path: Path, step_ns: int) -> None:
+def test_other_rates_are_retimed_keeping_every_frame_in_place(tmp_path: Path, step_ns: int) -> None:
     # Real cameras jitter: a few ms either way around the nominal step.
     jitter = np.random.default_rng(step_ns).integers(-3_000_000, 3_000_000, size=30)
     timestamps = [T0 + i * step_ns + int(jitter[i]) * (0 < i < 29) for i in range(30)]
