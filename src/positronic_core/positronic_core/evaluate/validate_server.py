@@ -368,7 +368,8 @@ def print_report(root: Path, ran: Sequence[ModelResult]) -> None:
         return
     by = list(report.DEFAULT_GROUPS)
     stats = report.summarize(rows, by)
-    print(f"\n{len(rows)} episodes under {root}, {sum(s.scored for s in stats)} with an outcome\n", flush=True)
+    scored = sum(s.scored for s in stats)
+    print(f"\n{plural(len(rows), 'episode')} under {root}, {scored} with an outcome\n", flush=True)
     print(report.format_table(stats, by), flush=True)
     if len(ran) == 2:
         labels = [_checkpoint_label(rows, r.target) for r in ran]
