@@ -3,7 +3,6 @@ the episode's bag converted to a dataset that `positronic-server` opens."""
 
 import json
 import os
-import random
 import re
 import signal
 import socket
@@ -14,14 +13,18 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import ros_session
 
 from positronic_core.dataset.reader import Dataset
 from positronic_core.stacking_task import TASK
+
+pytestmark = pytest.mark.full_ros
 
 BIN = Path(sys.executable).parent
 
 
 def _ros2(*args, env, timeout=60):
+    # `--no-daemon` wherever a verb has it: a ros2 daemon would outlive the test.
     return subprocess.run(["ros2", *args], env=env, capture_output=True, text=True, timeout=timeout)
 
 
@@ -46,9 +49,7 @@ def _rate(env, topic, seconds=6):
 
 @pytest.fixture()
 def launched(tmp_path):
-    # A domain of its own and discovery on loopback only: other runs on this machine never see these nodes.
-    env = {**os.environ, "ROS_DOMAIN_ID": str(random.randint(1, 200)), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
-           "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     log = open(tmp_path / "launch.log", "w")
     proc = subprocess.Popen(
         ["ros2", "launch", "positronic_bringup", "sim.launch.py", "record:=true", f"output_dir:={tmp_path}",
@@ -62,11 +63,15 @@ def launched(tmp_path):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
         log.close()
+    left = ros_session.wait_domain_empty(int(env["ROS_DOMAIN_ID"]), timeout=10)
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"processes left running in the test's ROS domain: {left}"
 
 
 def test_launch_records_an_episode_that_converts_and_opens_in_the_review_server(launched):
     env, out, proc = launched
-    _wait(lambda: "/episode/start" in _ros2("service", "list", env=env).stdout, 120, "/episode/start")
+    _wait(lambda: "/episode/start" in _ros2("service", "list", "--no-daemon", env=env).stdout, 120, "/episode/start")
 
     started = _ros2("service", "call", "/episode/start", "positronic_interfaces/srv/StartEpisode",
                     f"{{task: '{TASK}'}}", env=env)
@@ -75,7 +80,7 @@ def test_launch_records_an_episode_that_converts_and_opens_in_the_review_server(
     joint_rate = _rate(env, "/joint_states")
     camera_rate = _rate(env, "/camera/wrist/image_raw")
     time.sleep(2)
-    stats = _ros2("topic", "echo", "--once", "/policy/stats", env=env, timeout=30).stdout
+    stats = _ros2("topic", "echo", "--once", "--no-daemon", "/policy/stats", env=env, timeout=30).stdout
     assert "session_open: true" in stats and "policy_type: scripted" in stats
 
     stopped = _ros2("service", "call", "/episode/stop", "positronic_interfaces/srv/StopEpisode",
