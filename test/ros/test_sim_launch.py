@@ -1,9 +1,9 @@
-"""The ROS 2 loop brought up the way the README says: `ros2 launch`, `ros2 service call`, `ros2 topic hz`, then
-the episode's bag converted to a dataset that `positronic-server` opens."""
+"""The ROS 2 loop brought up the way the README says: `ros2 launch`, `ros2 service call`, `ros2 topic echo`, then
+the episode's bag converted to a dataset that `positronic-server` opens. Topic rates are measured by
+`bench/ros_topics.py`; here only their arrival is asserted."""
 
 import json
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -37,16 +37,6 @@ def _wait(predicate, timeout, what):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def _rate(env, topic, seconds=6):
-    try:
-        out = subprocess.run(["ros2", "topic", "hz", topic], env=env, capture_output=True, text=True,
-                             timeout=seconds).stdout
-    except subprocess.TimeoutExpired as e:
-        out = (e.stdout or b"").decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
-    rates = [float(r) for r in re.findall(r"average rate: ([0-9.]+)", out)]
-    return rates[-1] if rates else 0.0
-
-
 @pytest.fixture()
 def launched(tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -77,9 +67,15 @@ def test_launch_records_an_episode_that_converts_and_opens_in_the_review_server(
                     f"{{task: '{TASK}'}}", env=env)
     assert "success=True" in started.stdout, started.stdout + started.stderr
 
-    joint_rate = _rate(env, "/joint_states")
-    camera_rate = _rate(env, "/camera/wrist/image_raw")
-    time.sleep(2)
+    # Configured: joint states at 60 Hz and cameras at 15 Hz of simulated time.
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import Image, JointState
+
+    wanted = {"/joint_states": 60, "/camera/wrist/image_raw": 15}
+    received = ros_session.receive({"/joint_states": (JointState, 10),
+                                    "/camera/wrist/image_raw": (Image, qos_profile_sensor_data)}, wanted, timeout=60)
+    counts = {topic: len(msgs) for topic, msgs in received.items()}
+    assert all(counts[t] >= n for t, n in wanted.items()), f"received {counts} in 60 s, wanted {wanted}"
     stats = _ros2("topic", "echo", "--once", "--no-daemon", "/policy/stats", env=env, timeout=30).stdout
     assert "session_open: true" in stats and "policy_type: scripted" in stats
 
@@ -97,11 +93,6 @@ def test_launch_records_an_episode_that_converts_and_opens_in_the_review_server(
                  "robot_commands.pose", "target_grip", "stacking_success"):
         assert name in episode.signal_names, name
     assert len(list((out / "bags").iterdir())) == 1
-
-    # Configured: joint states at 60 Hz and cameras at 15 Hz of simulated time; software rendering on a shared
-    # 2-core machine may slow the simulator below real time, so allow for that.
-    assert joint_rate > 20, f"/joint_states at {joint_rate} Hz"
-    assert camera_rate > 5, f"/camera/wrist/image_raw at {camera_rate} Hz"
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

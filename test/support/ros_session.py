@@ -15,7 +15,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 # Domain ids whose DDS ports stay below Linux's ephemeral port range (Fast DDS and Cyclone DDS alike).
 DOMAINS = range(1, 102)
@@ -76,3 +76,27 @@ def wait_domain_empty(domain: int, timeout: float) -> dict[int, str]:
         time.sleep(0.2)
     return left
 
+
+def receive(topics: dict[str, tuple[Any, Any]], wanted: dict[str, int], timeout: float) -> dict[str, list]:
+    """Messages per topic of `topics` ({name: (type, qos)}), listening until each topic has its `wanted` count or
+    `timeout` s passed; from a node in a context of its own, so the caller's rclpy state is untouched."""
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+
+    received: dict[str, list] = {topic: [] for topic in topics}
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    try:
+        node = rclpy.create_node("test_topic_probe", context=context)
+        for topic, (msg_type, qos) in topics.items():
+            node.create_subscription(msg_type, topic, received[topic].append, qos)
+        executor = SingleThreadedExecutor(context=context)
+        executor.add_node(node)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and any(len(received[t]) < n for t, n in wanted.items()):
+            executor.spin_once(timeout_sec=0.2)
+        executor.shutdown()
+        node.destroy_node()
+    finally:
+        rclpy.shutdown(context=context)
+    return received
