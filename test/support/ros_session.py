@@ -1,5 +1,6 @@
-"""ROS 2 kept to one test session: a DDS domain of its own, discovery on loopback, logs under the session's temp
-directory, and a way to check that nothing started in that domain outlives a test.
+"""ROS 2 kept to one test session: a DDS domain of its own with discovery on loopback, a check that nothing started
+in that domain outlives a test, and a probe that receives a few topics. The root conftest.py applies it (and puts the
+session's ROS logs in its temp directory).
 
 Sessions that run at the same time on one machine (parallel CI jobs, several clones) each hold a lock on their domain
 id, so two sessions never share a domain, and none uses the domain of a live system (the default 0 is never taken).
