@@ -59,8 +59,11 @@ def generate_launch_description() -> LaunchDescription:
                  "mode": arg("mode"), "duration": ParameterValue(arg("duration"), value_type=float),
                  "iterations": ParameterValue(arg("iterations"), value_type=int),
                  "dataset_dir": PathJoinSubstitution([output_dir, "dataset"])}]),
+        # On Ctrl-C the recorder waits up to its conversion_wait (30 s) for the last episode's conversion; launch
+        # would otherwise kill it 10 s after Ctrl-C (SIGTERM at 5 s, SIGKILL 5 s later), leaving that conversion to
+        # the recorder's next start.
         Node(package="positronic_ros", executable="recorder_node", name="recorder_node", output="screen",
-             condition=IfCondition(arg("record")), parameters=[config, sim_time, {
+             sigterm_timeout="35", condition=IfCondition(arg("record")), parameters=[config, sim_time, {
                  "output_dir": PathJoinSubstitution([output_dir, "bags"]),
                  "dataset_dir": PathJoinSubstitution([output_dir, "dataset"])}]),
         Node(package="robot_state_publisher", executable="robot_state_publisher", output="screen",

@@ -1,5 +1,5 @@
-"""ROS 2 system tests: they need rclpy and the workspace overlay (make test sources both when /opt/ros/jazzy
-exists)."""
+"""ROS 2 system tests: they need rclpy and the workspace overlay (`make test` and `make test-ros` set up both, from
+/opt/ros/jazzy or from PyPI's ROS 2 wheels)."""
 
 import importlib.util
 
@@ -9,9 +9,9 @@ import pytest
 def pytest_collection_modifyitems(config, items):
     reason = None
     if importlib.util.find_spec("rclpy") is None:
-        reason = "needs ROS 2 Jazzy: rclpy is not importable (source /opt/ros/jazzy/setup.bash)"
+        reason = "needs ROS 2 Jazzy: rclpy is not importable (run them with make test-ros)"
     elif importlib.util.find_spec("positronic_interfaces") is None:
-        reason = "needs the workspace overlay: colcon build, then source install/setup.bash"
+        reason = "needs the workspace overlay: colcon build, then source install/setup.bash (make test-ros does both)"
     if reason is None:
         return
     for item in items:

@@ -1,10 +1,9 @@
-"""The ROS 2 loop brought up the way the README says: `ros2 launch`, `ros2 service call`, `ros2 topic hz`, then
-the episode's bag converted to a dataset that `positronic-server` opens."""
+"""The ROS 2 loop brought up the way the README says: `ros2 launch`, `ros2 service call`, `ros2 topic echo`, then
+the episode's bag converted to a dataset that `positronic-server` opens. Topic rates are measured by
+`bench/ros_topics.py`; here only their arrival is asserted."""
 
 import json
 import os
-import random
-import re
 import signal
 import socket
 import subprocess
@@ -14,14 +13,18 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import ros_session
 
 from positronic_core.dataset.reader import Dataset
 from positronic_core.stacking_task import TASK
+
+pytestmark = pytest.mark.full_ros
 
 BIN = Path(sys.executable).parent
 
 
 def _ros2(*args, env, timeout=60):
+    # `--no-daemon` wherever a verb has it: a ros2 daemon would outlive the test.
     return subprocess.run(["ros2", *args], env=env, capture_output=True, text=True, timeout=timeout)
 
 
@@ -34,21 +37,9 @@ def _wait(predicate, timeout, what):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def _rate(env, topic, seconds=6):
-    try:
-        out = subprocess.run(["ros2", "topic", "hz", topic], env=env, capture_output=True, text=True,
-                             timeout=seconds).stdout
-    except subprocess.TimeoutExpired as e:
-        out = (e.stdout or b"").decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
-    rates = [float(r) for r in re.findall(r"average rate: ([0-9.]+)", out)]
-    return rates[-1] if rates else 0.0
-
-
 @pytest.fixture()
 def launched(tmp_path):
-    # A domain of its own and discovery on loopback only: other runs on this machine never see these nodes.
-    env = {**os.environ, "ROS_DOMAIN_ID": str(random.randint(1, 200)), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
-           "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     log = open(tmp_path / "launch.log", "w")
     proc = subprocess.Popen(
         ["ros2", "launch", "positronic_bringup", "sim.launch.py", "record:=true", f"output_dir:={tmp_path}",
@@ -62,20 +53,30 @@ def launched(tmp_path):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
         log.close()
+    left = ros_session.wait_domain_empty(int(env["ROS_DOMAIN_ID"]), timeout=10)
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"processes left running in the test's ROS domain: {left}"
 
 
 def test_launch_records_an_episode_that_converts_and_opens_in_the_review_server(launched):
     env, out, proc = launched
-    _wait(lambda: "/episode/start" in _ros2("service", "list", env=env).stdout, 120, "/episode/start")
+    _wait(lambda: "/episode/start" in _ros2("service", "list", "--no-daemon", env=env).stdout, 120, "/episode/start")
 
     started = _ros2("service", "call", "/episode/start", "positronic_interfaces/srv/StartEpisode",
                     f"{{task: '{TASK}'}}", env=env)
     assert "success=True" in started.stdout, started.stdout + started.stderr
 
-    joint_rate = _rate(env, "/joint_states")
-    camera_rate = _rate(env, "/camera/wrist/image_raw")
-    time.sleep(2)
-    stats = _ros2("topic", "echo", "--once", "/policy/stats", env=env, timeout=30).stdout
+    # Configured: joint states at 60 Hz and cameras at 15 Hz of simulated time.
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import Image, JointState
+
+    wanted = {"/joint_states": 60, "/camera/wrist/image_raw": 15}
+    received = ros_session.receive({"/joint_states": (JointState, 10),
+                                    "/camera/wrist/image_raw": (Image, qos_profile_sensor_data)}, wanted, timeout=60)
+    counts = {topic: len(msgs) for topic, msgs in received.items()}
+    assert all(counts[t] >= n for t, n in wanted.items()), f"received {counts} in 60 s, wanted {wanted}"
+    stats = _ros2("topic", "echo", "--once", "--no-daemon", "/policy/stats", env=env, timeout=30).stdout
     assert "session_open: true" in stats and "policy_type: scripted" in stats
 
     stopped = _ros2("service", "call", "/episode/stop", "positronic_interfaces/srv/StopEpisode",
@@ -92,11 +93,6 @@ def test_launch_records_an_episode_that_converts_and_opens_in_the_review_server(
                  "robot_commands.pose", "target_grip", "stacking_success"):
         assert name in episode.signal_names, name
     assert len(list((out / "bags").iterdir())) == 1
-
-    # Configured: joint states at 60 Hz and cameras at 15 Hz of simulated time; software rendering on a shared
-    # 2-core machine may slow the simulator below real time, so allow for that.
-    assert joint_rate > 20, f"/joint_states at {joint_rate} Hz"
-    assert camera_rate > 5, f"/camera/wrist/image_raw at {camera_rate} Hz"
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

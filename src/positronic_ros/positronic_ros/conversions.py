@@ -1,5 +1,5 @@
 """ROS messages <-> positronic_core's plain types. The only place quaternion order changes: ROS is (x, y, z, w),
-Positronic is (w, x, y, z)."""
+Positronic is (w, x, y, z). Camera frames are uint8 (H, W, 3) RGB arrays on our side."""
 
 from __future__ import annotations
 
@@ -8,11 +8,19 @@ from collections.abc import Sequence
 import numpy as np
 from builtin_interfaces.msg import Duration, Time
 from geometry_msgs.msg import PoseStamped
-from sensor_msgs.msg import JointState
+from sensor_msgs.msg import Image, JointState
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
+from positronic_core.bags.topics import image_rgb
 from positronic_core.geometry import pose7_to_pose12, pose12_to_pose7
 from positronic_core.robot.commands import CartesianPosition, JointDelta, JointPosition, RobotCommand
+
+try:
+    from cv_bridge import CvBridge
+
+    _BRIDGE = CvBridge()
+except ImportError:  # cv_bridge is not on PyPI: with ROS 2 from wheels, images are converted with numpy
+    _BRIDGE = None
 
 JOINT_NAMES = [f"panda_joint{i}" for i in range(1, 8)]
 WORLD_FRAME = "world"
@@ -119,3 +127,32 @@ def command_to_msg(command: RobotCommand, current_q: np.ndarray | None, stamp: T
             return None
         return trajectory_msg(np.asarray(current_q) + command.velocities, stamp, tick_s)
     return None
+
+
+def image_to_array(msg: Image) -> np.ndarray:
+    """A uint8 (H, W, 3) RGB frame from an Image in rgb8, bgr8, rgba8, bgra8 or mono8 (cv_bridge where installed)."""
+    if _BRIDGE is not None:
+        return _BRIDGE.imgmsg_to_cv2(msg, desired_encoding="rgb8")
+    return numpy_image_to_array(msg)
+
+
+def array_to_image(frame: np.ndarray, stamp: Time, frame_id: str) -> Image:
+    """An rgb8 Image of a uint8 (H, W, 3) RGB frame (cv_bridge where installed)."""
+    msg = _BRIDGE.cv2_to_imgmsg(frame, encoding="rgb8") if _BRIDGE is not None else numpy_array_to_image(frame)
+    msg.header.stamp = stamp
+    msg.header.frame_id = frame_id
+    return msg
+
+
+def numpy_image_to_array(msg: Image) -> np.ndarray:
+    """`image_to_array` without cv_bridge: the recording path's decoder, so live and recorded frames agree."""
+    return np.ascontiguousarray(image_rgb(msg))
+
+
+def numpy_array_to_image(frame: np.ndarray) -> Image:
+    """`array_to_image` without cv_bridge (and without its header)."""
+    frame = np.ascontiguousarray(frame, dtype=np.uint8)
+    if frame.ndim != 3 or frame.shape[2] != 3:
+        raise ValueError(f"expected an (H, W, 3) RGB frame, got shape {frame.shape}")
+    height, width = frame.shape[:2]
+    return Image(height=height, width=width, encoding="rgb8", is_bigendian=0, step=width * 3, data=frame.tobytes())

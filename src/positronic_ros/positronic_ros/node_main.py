@@ -20,16 +20,19 @@ def spin(make_node: Callable[[], Node], args: list[str] | None = None,
          executor: Callable[[], Executor] | None = None) -> None:
     """rclpy.init, build the node, spin it, and on Ctrl-C or shutdown destroy it cleanly."""
     rclpy.init(args=args)
-    node = make_node()
-    runner = executor() if executor is not None else None
+    node = None
     try:
-        if runner is None:
+        # Built inside the try: a Ctrl-C while the node is still starting ends the process as quietly as later.
+        node = make_node()
+        if executor is None:
             rclpy.spin(node)
         else:
+            runner = executor()
             runner.add_node(node)
             runner.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
-        node.destroy_node()
+        if node is not None:
+            node.destroy_node()
         rclpy.try_shutdown()

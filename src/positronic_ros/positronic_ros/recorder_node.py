@@ -5,17 +5,23 @@ episode's bag is deleted. The episode's metadata (task, seed, policy identity fr
 goes into the bag as JSON on `/episode/metadata`, which `positronic-bag2dataset` turns into statics. With
 `dataset_dir` set, each saved bag is also converted into a Positronic dataset there, ready for `positronic-server`.
 Messages are stored serialized as received (no deserialization), stamped with the ROS clock.
+
+Conversions run one at a time on a worker thread. At shutdown the node waits for them (`conversion_wait` seconds at
+most); a saved bag whose conversion did not finish, for whatever reason, is converted when the node next starts with
+the same `output_dir` and `dataset_dir`: a bag counts as converted once an episode's `ros.bag` static names it.
 """
 
 from __future__ import annotations
 
 import json
+import queue
 import shutil
 import threading
 from pathlib import Path
 from typing import Any
 
 import rosbag2_py
+import yaml
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
 from rclpy.serialization import serialize_message
@@ -76,6 +82,9 @@ class RecorderNode(Node):
         self.topics = list(param("topics", DEFAULT_TOPICS, "Topics recorded in each bag"))
         self.storage_id = str(param("storage_id", "mcap", "rosbag2 storage plugin: mcap or sqlite3"))
         self.dataset_dir = str(param("dataset_dir", "", "If set, convert each saved bag into this dataset"))
+        self.conversion_wait = float(param(
+            "conversion_wait", 30.0,
+            "At shutdown, seconds to wait for bag conversions still running; the rest resume at the next start"))
         self.bag: EpisodeBag | None = None
         self.episode_index = -1
         self.status: EpisodeStatus | None = None
@@ -86,6 +95,16 @@ class RecorderNode(Node):
         self.create_subscription(EpisodeStatus, "/episode/status", self._on_status, LATCHED)
         self.create_subscription(String, "/policy/meta", self._on_policy_meta, LATCHED)
         self.create_timer(1.0, self._subscribe_missing)
+        self._conversions: queue.Queue[Path | None] = queue.Queue()
+        self._converter: threading.Thread | None = None
+        if self.dataset_dir:
+            # A daemon, so a conversion that outlasts `conversion_wait` cannot keep the process alive; its bag
+            # resumes at the next start.
+            self._converter = threading.Thread(target=self._convert_queued, name="bag_conversion", daemon=True)
+            self._converter.start()
+            for bag in self._unconverted_bags():
+                self.get_logger().info(f"converting {bag.name}, saved by an earlier run but not converted")
+                self._conversions.put(bag)
         self.get_logger().info(f"recording {len(self.topics)} topics into {self.output_dir}")
 
     def _on_policy_meta(self, msg: String) -> None:
@@ -166,22 +185,50 @@ class RecorderNode(Node):
             self.get_logger().info(f"discarded episode bag {bag.path}{': ' + reason if reason else ''}")
             return
         self.get_logger().info(f"saved {bag.path} ({bag.messages} messages)")
-        if self.dataset_dir:
-            threading.Thread(target=self._convert, args=(bag.path,), daemon=True).start()
+        if self._converter is not None:
+            self._conversions.put(bag.path)
 
-    def _convert(self, bag: Path) -> None:
+    def _unconverted_bags(self) -> list[Path]:
+        """Saved bags of `output_dir` (closed, with episode metadata) that no episode of `dataset_dir` came from."""
+        from positronic_core.dataset.reader import Dataset
+
+        if not self.output_dir.is_dir():
+            return []
+        dataset = Path(self.dataset_dir)
+        converted = {episode.static.get("ros.bag") for episode in Dataset(dataset)} if dataset.is_dir() else set()
+        saved = [bag for bag in self.output_dir.iterdir() if bag.name not in converted and _saved_bag(bag)]
+        return sorted(saved, key=lambda bag: bag.stat().st_mtime)
+
+    def _convert_queued(self) -> None:
         from positronic_core.bags.convert import convert_bags
 
-        try:
-            reports = convert_bags([bag], Path(self.dataset_dir), progress=False)
-            self.get_logger().info(f"converted {bag.name} into {reports[0].episode}")
-        except Exception as e:
-            self.get_logger().error(f"converting {bag} failed: {e}")
+        while (bag := self._conversions.get()) is not None:
+            try:
+                reports = convert_bags([bag], Path(self.dataset_dir), progress=False)
+                self.get_logger().info(f"converted {bag.name} into {reports[0].episode}")
+            except Exception as e:
+                self.get_logger().error(f"converting {bag} failed: {e}")
 
     def destroy_node(self) -> None:
         # Shut down mid-episode (Ctrl-C): keep what was recorded; nothing recorded is thrown away unasked.
         self._close(save=True)
+        if self._converter is not None:
+            self._conversions.put(None)
+            self._converter.join(timeout=self.conversion_wait)
+            if self._converter.is_alive():
+                self.get_logger().warning(
+                    f"bag conversion still running after {self.conversion_wait:.0f} s: it resumes when recorder_node "
+                    f"next starts with dataset_dir {self.dataset_dir}")
         super().destroy_node()
+
+
+def _saved_bag(path: Path) -> bool:
+    """A bag that was closed (rosbag2 writes metadata.yaml on close) and saved (it carries the episode metadata)."""
+    try:
+        info = yaml.safe_load((path / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
+        return any(t["topic_metadata"]["name"] == METADATA_TOPIC for t in info["topics_with_message_count"])
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        return False
 
 
 def main(args: list[str] | None = None) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 
-from cv_bridge import CvBridge
 from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import Path
 from rclpy.node import Node
@@ -68,7 +67,6 @@ class SimNode(Node):
         self.cameras = cameras
         self.fovy = {c: float(self.sim.model.cam_fovy[self.sim.model.camera(CAMERAS[c][0]).id]) for c in cameras}
         self.size = (width, height)
-        self.bridge = CvBridge()
         self.sim_time_ns = 0
         self._steps = 0
         self._grip = 0.0
@@ -153,9 +151,7 @@ class SimNode(Node):
             self.box_pubs[key].publish(conversions.pose7_to_msg(pose, stamp))
         if self.cameras and self._steps % frame_every == 0:
             for name, frame in self.sim.render(self.cameras).items():
-                image = self.bridge.cv2_to_imgmsg(frame, encoding="rgb8")
-                image.header.stamp = stamp
-                image.header.frame_id = f"camera_{name.removeprefix('image.')}"
+                image = conversions.array_to_image(frame, stamp, f"camera_{name.removeprefix('image.')}")
                 self.image_pubs[name].publish(image)
                 self.info_pubs[name].publish(camera_info(self.size[0], self.size[1], self.fovy[name], stamp,
                                                          image.header.frame_id))

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-pytest.importorskip("rclpy", reason="needs ROS 2 (source /opt/ros/jazzy/setup.bash); rclpy is not importable")
+pytest.importorskip("rclpy", reason="needs ROS 2: rclpy is not importable (run it with make test-ros)")
 
-from sensor_msgs.msg import JointState  # noqa: E402
+from sensor_msgs.msg import Image, JointState  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 
 from positronic_core.geometry import pose7_to_pose12  # noqa: E402
@@ -45,3 +45,39 @@ def test_commands_become_messages_and_back():
     np.testing.assert_allclose(delta.points[0].positions, q + 0.01)
     assert conversions.command_to_msg(JointDelta(np.zeros(7)), None, STAMP, 1 / 15) is None
     assert conversions.command_to_msg(Reset(), q, STAMP, 1 / 15) is None
+
+
+def _frame(height=48, width=64, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+
+def test_numpy_images_round_trip_and_read_every_encoding_we_accept():
+    frame = _frame()
+    msg = conversions.numpy_array_to_image(frame)
+    assert (msg.height, msg.width, msg.encoding, msg.step) == (48, 64, "rgb8", 64 * 3)
+    np.testing.assert_array_equal(conversions.numpy_image_to_array(msg), frame)
+
+    # bgr8 with each row padded by 4 bytes (`step` longer than a row), as some camera drivers publish.
+    rows = np.hstack([frame[..., ::-1].reshape(48, -1), np.zeros((48, 4), np.uint8)])
+    padded = Image(height=48, width=64, encoding="bgr8", step=64 * 3 + 4, data=rows.tobytes())
+    np.testing.assert_array_equal(conversions.numpy_image_to_array(padded), frame)
+    with pytest.raises(ValueError, match="RGB frame"):
+        conversions.numpy_array_to_image(frame[..., 0])
+
+
+@pytest.mark.parametrize("encoding", ["rgb8", "bgr8", "rgba8", "bgra8", "mono8"])
+def test_cv_bridge_and_numpy_give_identical_images(encoding):
+    cv_bridge = pytest.importorskip(
+        "cv_bridge", reason="cv_bridge is not installed (it is not on PyPI): only the numpy conversion exists here")
+    bridge = cv_bridge.CvBridge()
+    channels = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4, "mono8": 1}[encoding]
+    pixels = np.random.default_rng(1).integers(0, 256, (48, 64, channels), dtype=np.uint8)
+    msg = bridge.cv2_to_imgmsg(pixels[..., 0] if channels == 1 else pixels, encoding=encoding)
+    np.testing.assert_array_equal(conversions.numpy_image_to_array(msg),
+                                  bridge.imgmsg_to_cv2(msg, desired_encoding="rgb8"))
+
+    frame = _frame(seed=2)
+    ours, theirs = conversions.numpy_array_to_image(frame), bridge.cv2_to_imgmsg(frame, encoding="rgb8")
+    for field in ("height", "width", "encoding", "is_bigendian", "step"):
+        assert getattr(ours, field) == getattr(theirs, field), field
+    assert bytes(ours.data) == bytes(theirs.data)

@@ -1,0 +1,103 @@
+"""ROS 2 kept to one test session: a DDS domain of its own with discovery on loopback, a check that nothing started
+in that domain outlives a test, and a probe that receives a few topics. The root conftest.py applies it (and puts the
+session's ROS logs in its temp directory).
+
+Sessions that run at the same time on one machine (parallel CI jobs, several clones) each hold a lock on their domain
+id, so two sessions never share a domain, and none uses the domain of a live system (the default 0 is never taken).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import importlib.util
+import os
+import random
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import IO, Any
+
+# Domain ids whose DDS ports stay below Linux's ephemeral port range (Fast DDS and Cyclone DDS alike).
+DOMAINS = range(1, 102)
+
+_held: IO[str] | None = None
+
+
+def reserve_domain() -> int:
+    """A domain id no other test session on this machine holds; kept until this process exits."""
+    global _held
+    for domain in random.sample(DOMAINS, len(DOMAINS)):
+        lock = open(Path(tempfile.gettempdir()) / f"positronic-ros-domain-{domain}.lock", "w")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock.close()
+            continue
+        _held = lock
+        return domain
+    raise RuntimeError(f"every ROS domain id in {DOMAINS} is held by another test session")
+
+
+def isolate() -> int:
+    """Point this process (and every process it starts) at a reserved domain on loopback; the domain id."""
+    domain = reserve_domain()
+    os.environ["ROS_DOMAIN_ID"] = str(domain)
+    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    return domain
+
+
+def missing_full_ros() -> list[str]:
+    """What a full ROS 2 install has and this environment lacks (PyPI's ROS wheels have none of these)."""
+    missing = [] if shutil.which("ros2") else ["ros2 (the command line)"]
+    missing += [module for module in ("launch_ros", "rosbag2_py") if importlib.util.find_spec(module) is None]
+    return missing
+
+
+def processes_in_domain(domain: int) -> dict[int, str]:
+    """{pid: command line} of the processes started with ROS_DOMAIN_ID=`domain`, this one excepted."""
+    marker = f"ROS_DOMAIN_ID={domain}".encode()
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if marker not in (entry / "environ").read_bytes().split(b"\0"):
+                continue
+            found[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+    return {pid: cmd for pid, cmd in found.items() if cmd}
+
+
+def wait_domain_empty(domain: int, timeout: float) -> dict[int, str]:
+    """Wait up to `timeout` s for every process of `domain` to exit; those still running."""
+    deadline = time.monotonic() + timeout
+    while (left := processes_in_domain(domain)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return left
+
+
+def receive(topics: dict[str, tuple[Any, Any]], wanted: dict[str, int], timeout: float) -> dict[str, list]:
+    """Messages per topic of `topics` ({name: (type, qos)}), listening until each topic has its `wanted` count or
+    `timeout` s passed; from a node in a context of its own, so the caller's rclpy state is untouched."""
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+
+    received: dict[str, list] = {topic: [] for topic in topics}
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    try:
+        node = rclpy.create_node("test_topic_probe", context=context)
+        for topic, (msg_type, qos) in topics.items():
+            node.create_subscription(msg_type, topic, received[topic].append, qos)
+        executor = SingleThreadedExecutor(context=context)
+        executor.add_node(node)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and any(len(received[t]) < n for t, n in wanted.items()):
+            executor.spin_once(timeout_sec=0.2)
+        executor.shutdown()
+        node.destroy_node()
+    finally:
+        rclpy.shutdown(context=context)
+    return received
