@@ -12,7 +12,6 @@ from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
-from cv_bridge import CvBridge
 from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
@@ -35,7 +34,6 @@ class TopicRobot:
         self.privileged = privileged
         self.episode_start_ns = 0
         self.latest: dict[str, tuple[int, Any]] = {}
-        self._bridge = CvBridge()
         node.create_subscription(JointState, "/joint_states", lambda m: self._store("joints", m, m.header.stamp), 10)
         node.create_subscription(PoseStamped, "/ee_pose", lambda m: self._store("ee", m, m.header.stamp), 10)
         node.create_subscription(Float32, "/gripper/state", lambda m: self._store("grip", m), 10)
@@ -76,7 +74,7 @@ class TopicRobot:
         for camera in self.cameras if names is None else names:
             msg = self._fresh(camera)
             if msg is not None:
-                frames[camera] = self._bridge.imgmsg_to_cv2(msg, desired_encoding="rgb8")
+                frames[camera] = conversions.image_to_array(msg)
         return frames
 
     def observers(self) -> dict[str, float]:
