@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import threading
 from pathlib import Path
+from typing import Any
 
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.executors import MultiThreadedExecutor
@@ -19,7 +20,7 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
 from visualization_msgs.msg import Marker
 
-from positronic_core.runtime.episode_lifecycle import EpisodeLifecycle, LifecycleError, TimedPlan
+from positronic_core.runtime.episode_lifecycle import Episode, EpisodeLifecycle, LifecycleError, TimedPlan
 from positronic_core.stacking_task import TASK
 from positronic_core.wording import plural
 from positronic_interfaces.msg import EpisodeStatus
@@ -127,11 +128,18 @@ class EpisodeDriverNode(Node):
             episode.started_at = started_ns / 1e9
             self.status = EpisodeStatus(
                 state=EpisodeStatus.RUNNING, episode_index=episode.index, seed=episode.seed, task=episode.task,
-                duration=self.duration if self.mode == "timed" else 0.0, metadata=json.dumps(episode.metadata))
+                duration=self.duration if self.mode == "timed" else 0.0, metadata=json.dumps(self._statics(episode)))
             self.status.header.stamp = conversions.ns_to_stamp(started_ns)
         self._publish()
         self.get_logger().info(f"episode {episode.index} started (seed {episode.seed}): {episode.task}")
         return True, f"episode {episode.index} started"
+
+    def _statics(self, episode: Episode) -> dict[str, Any]:
+        """The start's metadata, plus what the in-process timed driver records about its plan."""
+        statics = dict(episode.metadata)
+        if self.lifecycle.timed is not None:
+            statics.setdefault("simulation.total_iterations", self.lifecycle.timed.iterations)
+        return statics
 
     def stop(self, save: bool, outcome: str = "", notes: str = "") -> tuple[bool, str]:
         with self.lock:

@@ -21,6 +21,7 @@ from std_msgs.msg import String
 from positronic_core.cfg.policy import build_policy
 from positronic_core.runtime.control_loop import ControlLoop
 from positronic_core.runtime.inference_executor import ThreadExecutor
+from positronic_core.runtime.run_statics import policy_statics
 from positronic_interfaces.msg import EpisodeStatus, InferenceStats
 from positronic_interfaces.srv import ListModels
 from positronic_ros import conversions
@@ -115,7 +116,8 @@ class PolicyNode(Node):
             self.loop.tick()
         stats = self.loop.stats
         if stats.session_open and not self._published_meta:
-            self.meta_pub.publish(String(data=json.dumps(self.policy.meta, default=str)))
+            statics = policy_statics(self.policy.meta, self.policy_fps)
+            self.meta_pub.publish(String(data=json.dumps(statics, default=str)))
             self._published_meta = True
         self._publish_stats(self.get_clock().now().nanoseconds)
 

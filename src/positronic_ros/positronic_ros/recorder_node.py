@@ -88,12 +88,14 @@ class RecorderNode(Node):
         self.bag: EpisodeBag | None = None
         self.episode_index = -1
         self.status: EpisodeStatus | None = None
-        self.policy_meta: dict[str, Any] = {}
+        #: Statics the policy and sim nodes publish (latched), under their dataset names.
+        self.run_statics: dict[str, dict[str, Any]] = {}
         self._topic_subscriptions: dict[str, Any] = {}
         self._last_stamp: dict[str, int] = {}
         self._lock = threading.Lock()
         self.create_subscription(EpisodeStatus, "/episode/status", self._on_status, LATCHED)
-        self.create_subscription(String, "/policy/meta", self._on_policy_meta, LATCHED)
+        for topic in ("/policy/meta", "/sim/meta"):
+            self.create_subscription(String, topic, lambda m, t=topic: self._on_run_statics(t, m), LATCHED)
         self.create_timer(1.0, self._subscribe_missing)
         self._conversions: queue.Queue[Path | None] = queue.Queue()
         self._converter: threading.Thread | None = None
@@ -107,11 +109,15 @@ class RecorderNode(Node):
                 self._conversions.put(bag)
         self.get_logger().info(f"recording {len(self.topics)} topics into {self.output_dir}")
 
-    def _on_policy_meta(self, msg: String) -> None:
+    def _on_run_statics(self, topic: str, msg: String) -> None:
         try:
-            self.policy_meta = json.loads(msg.data)
+            statics = json.loads(msg.data)
         except ValueError:
-            self.get_logger().warning("ignoring /policy/meta that is not JSON")
+            statics = None
+        if not isinstance(statics, dict):
+            self.get_logger().warning(f"ignoring {topic}: not a JSON object")
+            return
+        self.run_statics[topic] = statics
 
     def _subscribe_missing(self) -> None:
         types = dict(self.get_topic_names_and_types())
@@ -167,7 +173,8 @@ class RecorderNode(Node):
         except ValueError:
             extra = {}
         meta.update({f"positronic.{k}": v for k, v in extra.items()})
-        meta.update({f"positronic.policy.{k}": v for k, v in self.policy_meta.items()})
+        for statics in self.run_statics.values():
+            meta.update({f"positronic.{k}": v for k, v in statics.items()})
         return meta
 
     def _close(self, save: bool, reason: str = "") -> None:

@@ -9,25 +9,29 @@ observers and the cubes' poses (privileged, for the scripted expert), and `/cloc
 
 from __future__ import annotations
 
+import json
 import math
 
 from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import Path
 from rclpy.node import Node
-from rclpy.qos import qos_profile_sensor_data
+from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image, JointState
-from std_msgs.msg import Float32
+from std_msgs.msg import Float32, String
 from trajectory_msgs.msg import JointTrajectory
 
 from positronic_core.geometry import pose7_to_pose12
 from positronic_core.robot.commands import Action, CartesianPosition
+from positronic_core.runtime.run_statics import simulation_statics
 from positronic_core.sim.scene import CAMERAS
 from positronic_core.sim.stack_cubes import StackCubesSim
 from positronic_core.stacking_task import PRIVILEGED_KEYS
 from positronic_interfaces.srv import ResetEpisode
 from positronic_ros import conversions
 from positronic_ros.node_main import declare, spin
+
+LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
 def camera_info(width: int, height: int, fovy_deg: float, stamp, frame_id: str) -> CameraInfo:
@@ -91,6 +95,9 @@ class SimNode(Node):
         self.create_subscription(JointTrajectory, "/command/joint_trajectory", self._on_trajectory, 10)
         self.create_subscription(Float32, "/gripper/command", self._on_grip, 10)
         self.create_service(ResetEpisode, "/sim/reset", self._on_reset)
+        # How the scene is rendered, for the recorder to keep with every episode as an in-process run does.
+        self.meta_pub = self.create_publisher(String, "/sim/meta", LATCHED)
+        self.meta_pub.publish(String(data=json.dumps(simulation_statics(quality, (width, height)))))
         self.create_timer(1.0 / (self.state_rate * self.real_time_factor), self._step)
         self.get_logger().info(f"simulating at {self.state_rate:.0f} Hz, cameras {cameras} at {self.camera_fps} Hz")
 

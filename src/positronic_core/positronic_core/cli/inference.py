@@ -78,6 +78,7 @@ def sim(policy=None, driver=None, output_dir: str | None = None, policy_fps: flo
     render_quality = flag_checks.choice("--render_quality", render_quality, RENDER_QUALITIES)
 
     from positronic_core.dataset.errors import DatasetError
+    from positronic_core.runtime.run_statics import simulation_statics
     from positronic_core.runtime.sim_runtime import SimRuntime
     from positronic_core.sim.stack_cubes import StackCubesSim
     from positronic_core.wire.client import InferenceError
@@ -98,9 +99,7 @@ def sim(policy=None, driver=None, output_dir: str | None = None, policy_fps: flo
     try:
         runtime = SimRuntime(robot, policy, output_dir=None if output_dir is None else Path(output_dir).expanduser(),
                              policy_fps=float(policy_fps), cameras=cameras, simulate_timeout=bool(simulate_timeout),
-                             seed=int(seed), statics={"simulation.render_quality": render_quality,
-                                                      "simulation.camera_size": [int(camera_width),
-                                                                                 int(camera_height)]})
+                             seed=int(seed), statics=simulation_statics(render_quality, (camera_width, camera_height)))
     except DatasetError as e:
         robot.close()
         raise SystemExit(f"positronic-inference: error: {e}") from None

@@ -290,6 +290,7 @@ def _run_model(client: InferenceClient, robot: Any, target: ModelTarget, setting
                simulate_timeout: bool) -> ModelResult:
     from positronic_core.policy.remote import RemotePolicy
     from positronic_core.runtime.drivers.timed import TimedDriver
+    from positronic_core.runtime.run_statics import simulation_statics
     from positronic_core.runtime.sim_runtime import SimRuntime
 
     print(f"\n[{position}] model {target.model_id}: {plural(settings.episodes, 'episode')}, {settings.seeds} "
@@ -306,8 +307,7 @@ def _run_model(client: InferenceClient, robot: Any, target: ModelTarget, setting
                           token=settings.token)
     runtime = SimRuntime(robot, policy, output_dir=target.directory, policy_fps=settings.policy_fps,
                          cameras=CAMERAS, simulate_timeout=simulate_timeout, seed=settings.seed, out=sys.stdout,
-                         statics={"simulation.render_quality": settings.render_quality,
-                                  "simulation.camera_size": list(settings.camera_size)})
+                         statics=simulation_statics(settings.render_quality, settings.camera_size))
     driver = TimedDriver(simulation_time=settings.simulation_time, num_iterations=settings.episodes,
                          task=settings.task)
     try:

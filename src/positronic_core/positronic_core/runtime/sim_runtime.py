@@ -21,6 +21,7 @@ from positronic_core.runtime.episode_lifecycle import EpisodeLifecycle
 from positronic_core.runtime.inference_executor import InlineExecutor, charge_wall_time, no_delay
 from positronic_core.runtime.progress import ProgressLine
 from positronic_core.runtime.robot import SimulatedRobot
+from positronic_core.runtime.run_statics import policy_statics
 from positronic_core.stacking_task import stacking_outcome
 from positronic_core.wording import plural
 
@@ -86,21 +87,6 @@ class EpisodeSummary:
         return (f"{head} {outcome}{stacking} duration={self.duration_s:.1f}s "
                 f"idle_ticks={self.stats.idle_ticks} (after first action {self.stats.idle_ticks_after_first}) "
                 f"requests={self.stats.requests} latency={self.stats.mean_latency_ms:.0f}ms{where}")
-
-
-def flatten(prefix: str, meta: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in meta.items():
-        name = f"{prefix}.{key}" if prefix else str(key)
-        if isinstance(value, Mapping):
-            out.update(flatten(name, value))
-        elif isinstance(value, (str, int, float, bool)) or value is None:
-            out[name] = value
-        elif isinstance(value, (list, tuple)):
-            out[name] = [v if isinstance(v, (str, int, float, bool)) else str(v) for v in value]
-        else:
-            out[name] = str(value)
-    return out
 
 
 class RunningEpisode:
@@ -213,8 +199,8 @@ class SimRuntime:
 
     def policy_statics(self) -> dict[str, Any]:
         # Read at stop: a remote policy learns its server's meta (checkpoint id, codec) only once a session opens.
-        return {**flatten("inference.policy", self.policy.meta), "inference.policy_fps": self.policy_fps,
-                "inference.simulate_timeout": self.simulate_timeout}
+        statics = policy_statics(self.policy.meta, self.policy_fps)
+        return {**statics, "inference.simulate_timeout": self.simulate_timeout}
 
     def start(self, task: str, statics: Mapping[str, Any] | None = None, *, duration_s: float | None = None,
               total: int | None = None) -> RunningEpisode:
