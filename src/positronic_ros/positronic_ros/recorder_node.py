@@ -1,4 +1,4 @@
-"""`recorder_node`: one rosbag2 bag (MCAP by default) per episode, written through rosbag2_py.
+"""`recorder_node`: one rosbag2 bag (MCAP by default) per episode, written with rosbag2_py or rosbags (`episode_bag`).
 
 Follows `/episode/status`: a bag opens when an episode turns RUNNING and closes when it turns IDLE; a discarded
 episode's bag is deleted. The episode's metadata (task, seed, policy identity from `/policy/meta`, outcome, notes)
@@ -20,7 +20,6 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import rosbag2_py
 import yaml
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
@@ -29,6 +28,7 @@ from rosidl_runtime_py.utilities import get_message
 from std_msgs.msg import String
 
 from positronic_interfaces.msg import EpisodeStatus
+from positronic_ros.episode_bag import EpisodeBag, open_episode_bag
 from positronic_ros.node_main import declare, spin
 
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -36,39 +36,6 @@ DEFAULT_TOPICS = ["/joint_states", "/ee_pose", "/gripper/state", "/gripper/comma
                   "/command/joint_trajectory", "/camera/wrist/image_raw", "/camera/exterior/image_raw",
                   "/sim/box_distance", "/sim/stacking_success", "/policy/stats", "/policy/timeline"]
 METADATA_TOPIC = "/episode/metadata"
-
-
-def topic_metadata(name: str, type_name: str) -> Any:
-    try:  # Jazzy's TopicMetadata takes an id first; Humble's does not.
-        return rosbag2_py.TopicMetadata(id=0, name=name, type=type_name, serialization_format="cdr")
-    except TypeError:
-        return rosbag2_py.TopicMetadata(name=name, type=type_name, serialization_format="cdr")
-
-
-class EpisodeBag:
-    def __init__(self, path: Path, storage_id: str) -> None:
-        self.path = path
-        self.writer = rosbag2_py.SequentialWriter()
-        self.writer.open(rosbag2_py.StorageOptions(uri=str(path), storage_id=storage_id),
-                         rosbag2_py.ConverterOptions(input_serialization_format="cdr",
-                                                     output_serialization_format="cdr"))
-        self.topics: set[str] = set()
-        self.messages = 0
-
-    def add_topic(self, name: str, type_name: str) -> None:
-        if name not in self.topics:
-            self.writer.create_topic(topic_metadata(name, type_name))
-            self.topics.add(name)
-
-    def write(self, topic: str, data: bytes, stamp_ns: int) -> None:
-        self.writer.write(topic, data, stamp_ns)
-        self.messages += 1
-
-    def close(self) -> None:
-        close = getattr(self.writer, "close", None)
-        if close is not None:
-            close()
-        self.writer = None
 
 
 class RecorderNode(Node):
@@ -157,7 +124,7 @@ class RecorderNode(Node):
         stamp = self.get_clock().now().nanoseconds
         path = self.output_dir / f"episode_{status.episode_index:04d}_{stamp}"
         with self._lock:
-            self.bag = EpisodeBag(path, self.storage_id)
+            self.bag = open_episode_bag(path, self.storage_id)
             self._last_stamp = {}
         self._subscribe_missing()
         self.get_logger().info(f"recording episode {status.episode_index} to {path}")
