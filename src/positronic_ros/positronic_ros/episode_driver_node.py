@@ -26,7 +26,7 @@ from positronic_core.wording import plural
 from positronic_interfaces.msg import EpisodeStatus
 from positronic_interfaces.srv import ResetEpisode, ScoreEpisode, StartEpisode, StopEpisode
 from positronic_ros import conversions
-from positronic_ros.node_main import declare, spin
+from positronic_ros.node_main import ParameterError, declare, spin
 
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
@@ -49,12 +49,12 @@ class EpisodeDriverNode(Node):
         self.start_delay = float(param("start_delay", 2.0, "Timed mode: seconds to wait for the other nodes"))
 
         if self.mode not in ("timed", "manual"):
-            raise ValueError(f"parameter mode must be timed or manual, got {self.mode!r}")
+            raise ParameterError(f"parameter mode must be timed or manual, got {self.mode!r}")
         try:
             timed = TimedPlan(self.duration, iterations) if self.mode == "timed" else None
             self.lifecycle = EpisodeLifecycle(first_seed=first_seed, task=task, timed=timed)
         except ValueError as e:
-            raise ValueError(f"bad parameter: {e}") from None
+            raise ParameterError(f"bad parameter (duration, iterations or seed): {e}") from None
         self.lock = threading.RLock()
         self.status = EpisodeStatus(state=EpisodeStatus.IDLE, episode_index=-1, seed=-1)
         services = ReentrantCallbackGroup()

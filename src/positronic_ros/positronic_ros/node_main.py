@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import rclpy
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.executors import Executor, ExternalShutdownException
 from rclpy.node import Node
+
+
+class ParameterError(ValueError):
+    """A parameter value the node cannot start with; the message names the parameter."""
 
 
 def declare(node: Node, name: str, default: Any, description: str) -> Any:
@@ -18,12 +24,17 @@ def declare(node: Node, name: str, default: Any, description: str) -> Any:
 
 def spin(make_node: Callable[[], Node], args: list[str] | None = None,
          executor: Callable[[], Executor] | None = None) -> None:
-    """rclpy.init, build the node, spin it, and on Ctrl-C or shutdown destroy it cleanly."""
+    """rclpy.init, build the node, spin it, and on Ctrl-C or shutdown destroy it cleanly. A bad parameter stops
+    the node at start: one line naming it on stderr, exit status 2."""
     rclpy.init(args=args)
     node = None
     try:
         # Built inside the try: a Ctrl-C while the node is still starting ends the process as quietly as later.
-        node = make_node()
+        try:
+            node = make_node()
+        except ParameterError as e:
+            print(f"{Path(sys.argv[0]).name}: error: {e}", file=sys.stderr, flush=True)
+            raise SystemExit(2) from None
         if executor is None:
             rclpy.spin(node)
         else:

@@ -25,7 +25,7 @@ from positronic_core.runtime.run_statics import policy_statics
 from positronic_interfaces.msg import EpisodeStatus, InferenceStats
 from positronic_interfaces.srv import ListModels
 from positronic_ros import conversions
-from positronic_ros.node_main import declare, spin
+from positronic_ros.node_main import ParameterError, declare, spin
 from positronic_ros.timeline_publisher import TimelinePublisher
 from positronic_ros.topic_robot import TopicRobot
 
@@ -75,11 +75,14 @@ class PolicyNode(Node):
         self.policy_fps = float(param("policy_fps", 15.0, "Control rate: one action per tick"))
         self.cameras = list(param("cameras", ["image.wrist", "image.exterior"], "Cameras the policy observes"))
         if kind not in ("scripted", "remote", "act"):
-            raise ValueError(f"parameter policy must be scripted, remote or act, got {kind!r}")
-        if self.policy_fps <= 0:
-            raise ValueError(f"parameter policy_fps must be positive, got {self.policy_fps}")
+            raise ParameterError(f"parameter policy must be scripted, remote or act, got {kind!r}")
+        if not self.policy_fps > 0:
+            raise ParameterError(f"parameter policy_fps must be positive, got {self.policy_fps}")
         # The bearer token comes from POSITRONIC_AUTH_TOKEN only: anyone on the DDS domain can read parameters.
-        self.policy = build_policy(kind, policy_fields(kind, settings))
+        try:
+            self.policy = build_policy(kind, policy_fields(kind, settings))
+        except (ValueError, LookupError, OSError, ImportError) as e:
+            raise ParameterError(f"cannot build the {kind} policy from its parameters: {e}") from None
         self.kind = kind
         self.robot = TopicRobot(self, self.cameras, 1.0 / self.policy_fps, self.policy.wants_privileged_state)
         clock = RosClock(self)

@@ -29,7 +29,7 @@ from positronic_core.sim.stack_cubes import StackCubesSim
 from positronic_core.stacking_task import PRIVILEGED_KEYS
 from positronic_interfaces.srv import ResetEpisode
 from positronic_ros import conversions
-from positronic_ros.node_main import declare, spin
+from positronic_ros.node_main import ParameterError, declare, spin
 
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
@@ -66,7 +66,14 @@ class SimNode(Node):
         quality = str(param("render_quality", "fast", "fast (no shadows or multisampling) or default"))
         self.seed = int(param("seed", 0, "Seed of the first scene"))
 
-        self.sim = StackCubesSim(camera_size=(width, height), cameras=tuple(cameras), render_quality=quality)
+        if not (self.state_rate > 0 and self.camera_fps > 0 and self.real_time_factor > 0):
+            raise ParameterError("parameters state_rate, camera_fps and real_time_factor must be positive, got "
+                                 f"{self.state_rate}, {self.camera_fps}, {self.real_time_factor}")
+        try:
+            self.sim = StackCubesSim(camera_size=(width, height), cameras=tuple(cameras), render_quality=quality)
+        except ValueError as e:
+            raise ParameterError(f"cannot build the simulator (cameras, camera_width/height, render_quality): {e}") \
+                from None
         self.sim.reset(self.seed)
         self.cameras = cameras
         self.fovy = {c: float(self.sim.model.cam_fovy[self.sim.model.camera(CAMERAS[c][0]).id]) for c in cameras}

@@ -1,0 +1,191 @@
+"""The four nodes as their own processes, driven through their services from an rclpy client the way a user's
+script would: models listed from a live `positronic-policy-server --backend=hold_pose`, a manual episode started,
+the server killed mid-episode (the arm holds within one tick, seen on the command topic), the episode saved,
+converted and scored, and the next episode reconnecting. Also: a bad parameter stops a node at start, naming it.
+Needs rclpy and rosbags only, so it runs on PyPI's ROS 2 wheels as on a full install."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import ros_session
+
+pytestmark = pytest.mark.timeout(420)
+
+CONFIG = Path(__file__).resolve().parents[2] / "config" / "sim.yaml"
+SERVER = Path(sys.executable).parent / "positronic-policy-server"
+TICK_NS = round(1e9 / 15)  # policy_fps in config/sim.yaml
+
+
+def _node(name, log, *params):
+    args = [arg for param in params for arg in ("-p", param)]
+    return subprocess.Popen([sys.executable, "-c", f"from positronic_ros.{name} import main; main()", "--ros-args",
+                             "--params-file", str(CONFIG), *args], stdout=log, stderr=subprocess.STDOUT)
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start_server(port, log):
+    proc = subprocess.Popen([str(SERVER), "--backend=hold_pose", f"--port={port}"], stdout=log,
+                            stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/models", timeout=2).read()
+            return proc
+        except OSError:
+            assert proc.poll() is None and time.monotonic() < deadline, "policy server did not start"
+            time.sleep(0.5)
+
+
+def _stop(procs):
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+    for proc in procs:
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+class Client:
+    """A user's rclpy script: service calls and topic listeners, in a context of its own."""
+
+    def __init__(self):
+        import rclpy
+        from geometry_msgs.msg import PoseStamped
+        from rclpy.executors import SingleThreadedExecutor
+
+        from positronic_interfaces.msg import InferenceStats
+        from positronic_interfaces.srv import ListModels, ScoreEpisode, StartEpisode, StopEpisode
+
+        self.rclpy = rclpy
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node("test_client", context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self.commands, self.stats = [], []
+        self.node.create_subscription(PoseStamped, "/command/pose", self.commands.append, 50)
+        self.node.create_subscription(InferenceStats, "/policy/stats", self.stats.append, 50)
+        self.clients = {name: self.node.create_client(kind, name) for name, kind in (
+            ("/policy/list_models", ListModels), ("/episode/start", StartEpisode), ("/episode/stop", StopEpisode),
+            ("/episode/score", ScoreEpisode))}
+        self.types = {"/policy/list_models": ListModels, "/episode/start": StartEpisode,
+                      "/episode/stop": StopEpisode, "/episode/score": ScoreEpisode}
+
+    def call(self, name, timeout=60, **fields):
+        client = self.clients[name]
+        assert client.wait_for_service(timeout_sec=timeout), f"{name} is not available"
+        future = client.call_async(self.types[name].Request(**fields))
+        self.executor.spin_until_future_complete(future, timeout_sec=timeout)
+        assert future.done(), f"{name} did not answer in {timeout} s"
+        return future.result()
+
+    def spin_until(self, predicate, timeout, what):
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            self.executor.spin_once(timeout_sec=0.1)
+
+    def spin_for(self, seconds):
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            self.executor.spin_once(timeout_sec=0.1)
+
+    def close(self):
+        self.executor.shutdown()
+        self.node.destroy_node()
+        self.rclpy.shutdown(context=self.context)
+
+
+def _stamp(msg):
+    return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+
+
+def test_services_a_live_server_its_loss_and_a_reconnect(tmp_path):
+    from positronic_core.dataset.reader import Dataset
+    from positronic_core.runs.score_log import ScoreLog, score_key
+
+    port = _free_port()
+    dataset = tmp_path / "dataset"
+    sim_time = "use_sim_time:=true"
+    log = open(tmp_path / "nodes.log", "w")
+    server = _start_server(port, log)
+    nodes = [
+        _node("sim_node", log, "camera_width:=160", "camera_height:=120"),
+        _node("policy_node", log, sim_time, "policy:=remote", "host:=127.0.0.1", f"port:={port}"),
+        _node("episode_driver_node", log, sim_time, "mode:=manual", f"dataset_dir:={dataset}"),
+        _node("recorder_node", log, sim_time, f"output_dir:={tmp_path / 'bags'}", f"dataset_dir:={dataset}"),
+    ]
+    client = Client()
+    try:
+        models = client.call("/policy/list_models")
+        assert models.success and list(models.models) == ["1"], models.message
+
+        started = client.call("/episode/start", task="hold still")
+        assert started.success, started.message
+        client.spin_until(lambda: len(client.commands) >= 10, 120, "commands from the remote policy")
+
+        server.kill()
+        server.wait()
+        client.spin_until(lambda: any(s.errors for s in client.stats), 60, "the policy node to notice the loss")
+        client.spin_for(2.0)
+        failed_at = min(_stamp(s) for s in client.stats if s.errors)
+        assert max(_stamp(c) for c in client.commands) <= failed_at + TICK_NS, "commands went on after the loss"
+        assert not client.stats[-1].session_open
+
+        stopped = client.call("/episode/stop", save=True)
+        assert stopped.success, stopped.message
+        deadline = time.monotonic() + 120
+        while not (dataset.is_dir() and list(Dataset(dataset))):
+            assert time.monotonic() < deadline, "the episode was not converted"
+            time.sleep(0.5)
+        scored = client.call("/episode/score", outcome="failure", failure_mode="server lost", notes="killed")
+        assert scored.success, scored.message
+        (episode,) = list(Dataset(dataset))
+        log_ = ScoreLog(dataset)
+        log_.refresh()
+        score = log_.latest(score_key(episode.meta, episode.path, dataset))
+        assert score is not None and score.outcome == "failure" and score.failure_mode == "server lost"
+        assert "inference.latency_ms" in episode.signal_names and episode.static["task"] == "hold still"
+
+        server = _start_server(port, log)
+        before = len(client.commands)
+        assert client.call("/episode/start", task="hold still").success
+        client.spin_until(lambda: len(client.commands) >= before + 5, 120, "commands after reconnecting")
+        assert client.stats[-1].session_open
+        assert client.call("/episode/stop", save=False).success
+    finally:
+        client.close()
+        _stop([*nodes, server])
+        log.close()
+    left = ros_session.wait_domain_empty(int(os.environ["ROS_DOMAIN_ID"]), timeout=10)
+    assert not left, f"processes left running in the test's ROS domain: {left}"
+
+
+@pytest.mark.parametrize("node, params, named", [
+    ("policy_node", ["policy:=telepathy"], "parameter policy must be scripted, remote or act"),
+    ("policy_node", ["policy_fps:=-15.0"], "parameter policy_fps must be positive"),
+    ("episode_driver_node", ["mode:=sometimes"], "parameter mode must be timed or manual"),
+    ("episode_driver_node", ["mode:=timed", "duration:=-1.0"], "duration must be positive"),
+    ("sim_node", ["camera_fps:=-1.0"], "camera_fps"),
+])
+def test_a_bad_parameter_stops_the_node_at_start_naming_it(tmp_path, node, params, named):
+    args = [arg for param in params for arg in ("-p", param)]
+    result = subprocess.run([sys.executable, "-c", f"from positronic_ros.{node} import main; main()", "--ros-args",
+                             "--params-file", str(CONFIG), *args], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert named in result.stderr and "Traceback" not in result.stderr, result.stderr
