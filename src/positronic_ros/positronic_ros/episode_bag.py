@@ -20,6 +20,33 @@ class EpisodeBag(Protocol):
     def close(self) -> None: ...
 
 
+def jazzy_typestore() -> Any:
+    from rosbags.typesys import Stores, get_typestore
+
+    return get_typestore(Stores.ROS2_JAZZY)
+
+
+def register_installed(store: Any, type_name: str) -> None:
+    """Teaches `store` a message type outside Jazzy's standard set from the `.msg` file its package installed."""
+    from ament_index_python.packages import get_package_share_directory
+    from rosbags.typesys import get_types_from_msg
+
+    if type_name in store.types:
+        return
+    package, _, message = type_name.split("/")
+    text = (Path(get_package_share_directory(package)) / "msg" / f"{message}.msg").read_text()
+    store.register(get_types_from_msg(text, type_name))
+
+
+def string_cdr(text: str) -> bytes:
+    """A std_msgs/String as CDR bytes, for messages the recorder writes itself (the episode metadata).
+
+    Not rclpy's serialize_message: under Fast DDS (PyPI's ROS 2 wheels) it appends a few stray bytes, which the
+    converter rightly refuses as a size mismatch."""
+    store = jazzy_typestore()
+    return bytes(store.serialize_cdr(store.types["std_msgs/msg/String"](data=text), "std_msgs/msg/String"))
+
+
 def open_episode_bag(path: Path, storage_id: str) -> EpisodeBag:
     try:
         import rosbag2_py  # noqa: F401
@@ -69,13 +96,12 @@ class RosbagsBag:
     def __init__(self, path: Path, storage_id: str) -> None:
         from rosbags.rosbag2 import Writer
         from rosbags.rosbag2.enums import StoragePlugin
-        from rosbags.typesys import Stores, get_typestore
 
         plugins = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
         if storage_id not in plugins:
             raise ValueError(f"storage {storage_id!r} is not one rosbags writes: use {' or '.join(plugins)}")
         self.path = path
-        self.store = get_typestore(Stores.ROS2_JAZZY)
+        self.store = jazzy_typestore()
         # Version 9 is what Jazzy's rosbag2 writes.
         self.writer = Writer(path, version=9, storage_plugin=plugins[storage_id])
         self.writer.open()
@@ -85,17 +111,8 @@ class RosbagsBag:
     def add_topic(self, name: str, type_name: str) -> None:
         if name in self.connections:
             return
-        if type_name not in self.store.types:
-            self._register(type_name)
+        register_installed(self.store, type_name)
         self.connections[name] = self.writer.add_connection(name, type_name, typestore=self.store)
-
-    def _register(self, type_name: str) -> None:
-        from ament_index_python.packages import get_package_share_directory
-        from rosbags.typesys import get_types_from_msg
-
-        package, _, message = type_name.split("/")
-        text = (Path(get_package_share_directory(package)) / "msg" / f"{message}.msg").read_text()
-        self.store.register(get_types_from_msg(text, type_name))
 
     def write(self, topic: str, data: bytes, stamp_ns: int) -> None:
         self.writer.write(self.connections[topic], stamp_ns, bytes(data))

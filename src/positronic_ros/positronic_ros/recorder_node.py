@@ -13,6 +13,7 @@ the same `output_dir` and `dataset_dir`: a bag counts as converted once an episo
 
 from __future__ import annotations
 
+import importlib
 import json
 import queue
 import shutil
@@ -23,12 +24,10 @@ from typing import Any
 import yaml
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
-from rclpy.serialization import serialize_message
-from rosidl_runtime_py.utilities import get_message
 from std_msgs.msg import String
 
 from positronic_interfaces.msg import EpisodeStatus
-from positronic_ros.episode_bag import EpisodeBag, open_episode_bag
+from positronic_ros.episode_bag import EpisodeBag, open_episode_bag, string_cdr
 from positronic_ros.node_main import declare, spin
 
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -94,7 +93,7 @@ class RecorderNode(Node):
             type_name = types[topic][0]
             qos = qos_profile_sensor_data if "/camera/" in topic else 100
             self._topic_subscriptions[topic] = self.create_subscription(
-                get_message(type_name), topic, lambda data, t=topic, n=type_name: self._on_message(t, n, data),
+                message_class(type_name), topic, lambda data, t=topic, n=type_name: self._on_message(t, n, data),
                 qos, raw=True)
 
     def _on_message(self, topic: str, type_name: str, data: bytes) -> None:
@@ -151,7 +150,7 @@ class RecorderNode(Node):
             return
         if save:
             bag.add_topic(METADATA_TOPIC, "std_msgs/msg/String")
-            bag.write(METADATA_TOPIC, serialize_message(String(data=json.dumps(self._metadata(), default=str))),
+            bag.write(METADATA_TOPIC, string_cdr(json.dumps(self._metadata(), default=str)),
                       self.get_clock().now().nanoseconds)
         bag.close()
         if not save:
@@ -194,6 +193,12 @@ class RecorderNode(Node):
                     f"bag conversion still running after {self.conversion_wait:.0f} s: it resumes when recorder_node "
                     f"next starts with dataset_dir {self.dataset_dir}")
         super().destroy_node()
+
+
+def message_class(type_name: str) -> Any:
+    """The Python class of `pkg/msg/Name` (what rosidl_runtime_py's get_message does; PyPI's wheels lack it)."""
+    package, kind, name = type_name.split("/")
+    return getattr(importlib.import_module(f"{package}.{kind}"), name)
 
 
 def _saved_bag(path: Path) -> bool:

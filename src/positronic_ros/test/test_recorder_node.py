@@ -21,9 +21,6 @@ from positronic_core.dataset.reader import Dataset  # noqa: E402
 from positronic_interfaces.msg import EpisodeStatus  # noqa: E402
 from positronic_ros import conversions  # noqa: E402
 
-# The recorder writes through rosbag2_py.
-pytestmark = pytest.mark.full_ros
-
 CAMERA = "/camera/wrist/image_raw"
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
