@@ -2,8 +2,11 @@
 /opt/ros/jazzy or from PyPI's ROS 2 wheels)."""
 
 import importlib.util
+import os
+import signal
 
 import pytest
+import ros_session
 
 
 def pytest_collection_modifyitems(config, items):
@@ -17,3 +20,15 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "test/ros" in str(item.fspath):
             item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture()
+def no_process_left():
+    """Fails the test if a process it started in the session's ROS domain outlives it (and kills it)."""
+    domain = int(os.environ["ROS_DOMAIN_ID"])
+    before = set(ros_session.processes_in_domain(domain))
+    yield
+    left = ros_session.wait_domain_empty(domain, timeout=10, ignore=before)
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"processes left running in the test's ROS domain: {left}"

@@ -2,7 +2,6 @@
 real DDS on loopback, in simulated time) gives the same signals, the same statics and the same outcome. Needs rclpy
 and rosbags only, so it runs on PyPI's ROS 2 wheels as on a full install."""
 
-import os
 import signal
 import subprocess
 import sys
@@ -10,7 +9,6 @@ import time
 from pathlib import Path
 
 import pytest
-import ros_session
 
 from positronic_core.dataset.reader import Dataset
 from positronic_core.policy.scripted import ScriptedStackingPolicy
@@ -79,11 +77,9 @@ def _record_in_process(tmp_path):
     return next(iter(Dataset(tmp_path / "in_process")))
 
 
-def test_a_ros_recording_holds_what_an_in_process_one_does(tmp_path):
+def test_a_ros_recording_holds_what_an_in_process_one_does(tmp_path, no_process_left):
     ros = _record_through_ros(tmp_path)
     local = _record_in_process(tmp_path)
-    left = ros_session.wait_domain_empty(int(os.environ["ROS_DOMAIN_ID"]), timeout=10)
-    assert not left, f"processes left running in the test's ROS domain: {left}"
 
     assert set(local.signal_names) <= set(ros.signal_names), set(local.signal_names) - set(ros.signal_names)
     assert set(local.static) - IN_PROCESS_ONLY <= set(ros.static), set(local.static) - set(ros.static)

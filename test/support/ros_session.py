@@ -15,6 +15,7 @@ import random
 import shutil
 import tempfile
 import time
+from collections.abc import Collection
 from pathlib import Path
 from typing import IO, Any
 
@@ -70,12 +71,17 @@ def processes_in_domain(domain: int) -> dict[int, str]:
     return {pid: cmd for pid, cmd in found.items() if cmd}
 
 
-def wait_domain_empty(domain: int, timeout: float) -> dict[int, str]:
-    """Wait up to `timeout` s for every process of `domain` to exit; those still running."""
+def wait_domain_empty(domain: int, timeout: float, ignore: Collection[int] = ()) -> dict[int, str]:
+    """Wait up to `timeout` s for every process of `domain` to exit, but those in `ignore` (already running when the
+    caller started: a session-wide Xvfb inherits the domain too); those still running."""
     deadline = time.monotonic() + timeout
-    while (left := processes_in_domain(domain)) and time.monotonic() < deadline:
+    while (left := _without(processes_in_domain(domain), ignore)) and time.monotonic() < deadline:
         time.sleep(0.2)
     return left
+
+
+def _without(found: dict[int, str], ignore: Collection[int]) -> dict[int, str]:
+    return {pid: cmd for pid, cmd in found.items() if pid not in ignore}
 
 
 def receive(topics: dict[str, tuple[Any, Any]], wanted: dict[str, int], timeout: float) -> dict[str, list]:
