@@ -40,6 +40,8 @@ def _wait(predicate, timeout, what):
 @pytest.fixture()
 def launched(tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    domain = int(env["ROS_DOMAIN_ID"])
+    existing = set(ros_session.processes_in_domain(domain))
     log = open(tmp_path / "launch.log", "w")
     proc = subprocess.Popen(
         ["ros2", "launch", "positronic_bringup", "sim.launch.py", "record:=true", f"output_dir:={tmp_path}",
@@ -53,7 +55,7 @@ def launched(tmp_path):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
         log.close()
-    left = ros_session.wait_domain_empty(int(env["ROS_DOMAIN_ID"]), timeout=10)
+    left = ros_session.wait_domain_empty(domain, timeout=10, existing=existing)
     for pid in left:
         os.kill(pid, signal.SIGKILL)
     assert not left, f"processes left running in the test's ROS domain: {left}"

@@ -70,12 +70,15 @@ def processes_in_domain(domain: int) -> dict[int, str]:
     return {pid: cmd for pid, cmd in found.items() if cmd}
 
 
-def wait_domain_empty(domain: int, timeout: float) -> dict[int, str]:
-    """Wait up to `timeout` s for every process of `domain` to exit; those still running."""
+def wait_domain_empty(domain: int, timeout: float, existing: set[int] = frozenset()) -> dict[int, str]:
+    """Wait up to `timeout` s for every process of `domain` but the `existing` ones (started before the test, such as
+    a session's virtual screen, which inherits the domain too) to exit; those still running."""
     deadline = time.monotonic() + timeout
-    while (left := processes_in_domain(domain)) and time.monotonic() < deadline:
+    while True:
+        left = {pid: cmd for pid, cmd in processes_in_domain(domain).items() if pid not in existing}
+        if not left or time.monotonic() >= deadline:
+            return left
         time.sleep(0.2)
-    return left
 
 
 def receive(topics: dict[str, tuple[Any, Any]], wanted: dict[str, int], timeout: float) -> dict[str, list]:
