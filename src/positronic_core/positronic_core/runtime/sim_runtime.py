@@ -215,6 +215,7 @@ class SimRuntime:
             self.loop.start_episode(task)
             writer = self.writer.new_episode() if self.writer is not None else None
         except BaseException:
+            self.loop.stop_episode()  # a session that opened before the recording failed is closed again
             self.lifecycle.abandon()
             raise
         self.loop.sink = writer
