@@ -246,7 +246,8 @@ def test_time_cap_must_be_positive():
 def test_submit_and_cancel_on_the_simulator(tmp_path):
     """Real episodes: Submit writes the verdict into static.json and the operator's verdict wins on the terminal,
     Cancel leaves no directory behind."""
-    pytest.importorskip("mujoco")
+    # The sim package, not mujoco itself: it picks the headless GL backend before mujoco reads MUJOCO_GL.
+    pytest.importorskip("positronic_core.sim")
     from positronic_core.dataset import layout
     from positronic_core.policy.scripted import ScriptedStackingPolicy
     from positronic_core.runtime.sim_runtime import SimRuntime
