@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from positronic_core.runs.outcomes import auto_outcome
 from positronic_core.runtime.sim_runtime import EpisodeSummary, OperatorVerdict, RunningEpisode, SimRuntime
 
 SUCCESS = "Success"
@@ -80,15 +81,10 @@ class Verdict:
 
     @property
     def grade(self) -> str:
-        """How reports count this verdict: "success", "partial" or "failure". Items counted short of the total make a
-        Success partial, and so do items counted under a failure outcome (`evaluate.outcomes` reads the recorded
-        statics back by the same rule)."""
-        some_items = self.successful_items > 0
-        if self.outcome == SUCCESS:
-            return "partial" if some_items and self.successful_items < self.total_items else "success"
-        if self.outcome == PARTIAL or some_items:
-            return "partial"
-        return "failure"
+        """How reports count this verdict: "success", "partial" or "failure", by the rule that reads recorded
+        statics back (`runs.outcomes`): items counted short of the total make a Success partial, and so do items
+        counted under a failure outcome."""
+        return auto_outcome(self.statics())[0]
 
     def statics(self) -> dict[str, Any]:
         return {"eval.outcome": self.outcome, "eval.total_items": self.total_items,
