@@ -5,6 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip -q --disable-pip-version-check
 UPSTREAM := .venv-upstream
+UPSTREAM04 := .venv-upstream04
 CORE := src/positronic_core
 RECORDINGS ?= recordings/sim
 SIM_FLAGS ?=
@@ -100,6 +101,15 @@ $(UPSTREAM)/.installed:
 	$(UPSTREAM)/bin/pip -q --disable-pip-version-check install positronic==0.2.1 mujoco==3.17.0
 	touch $@
 
+# Upstream Positronic 0.4.1 (PyPI, October 2026: what `pip install positronic` gives today) is the other peer; its
+# client is tested against our server. Another version of the same `positronic` distribution, so it cannot share
+# $(UPSTREAM), and it brings its own PyAV 18 and OpenCV 5 builds, which stay out of .venv. No torch; about 2 minutes
+# and 2.4 GB here.
+$(UPSTREAM04)/.installed:
+	test -x $(UPSTREAM04)/bin/python || $(PYTHON) -m venv $(UPSTREAM04)
+	$(UPSTREAM04)/bin/pip -q --disable-pip-version-check install positronic==0.4.1
+	touch $@
+
 system-deps:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -144,7 +154,7 @@ lint: $(VENV)/.test-installed
 # On the system path one session runs everything. On the wheels path the ROS tests run in $(VENV_ROS), the rest in
 # .venv, both with PYTEST_FLAGS; a selection there may leave one of the two without tests (pytest's status 5), which
 # is no failure.
-test: system-deps $(VENV)/.test-installed $(UPSTREAM)/.installed colcon lint
+test: system-deps $(VENV)/.test-installed $(UPSTREAM)/.installed $(UPSTREAM04)/.installed colcon lint
 ifeq ($(ROS),system)
 	$(ROS_RUN) -m pytest $(PYTEST_FLAGS)
 else

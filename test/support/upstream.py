@@ -84,15 +84,17 @@ class UpstreamError(RuntimeError):
 
 
 class _Child:
-    """A child process on the upstream interpreter whose stdout carries one JSON document per line."""
+    """A child process on an upstream interpreter (0.2.1's unless told) whose stdout carries one JSON document per
+    line; `script` is the file it runs, this one unless told."""
 
-    def __init__(self, args: list[str], name: str) -> None:
+    def __init__(self, args: list[str], name: str, *, python: Path = UPSTREAM_PYTHON,
+                 script: Path = Path(__file__).resolve()) -> None:
         self.name = name
         self._stderr = tempfile.TemporaryFile()
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1"}
         env.pop("PYTHONPATH", None)
         self._proc = subprocess.Popen(
-            [str(UPSTREAM_PYTHON), str(Path(__file__).resolve()), *args],
+            [str(python), str(script), *args],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, env=env, text=True, bufsize=1)
         self._lines: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=self._pump, name=f"{name}-stdout", daemon=True).start()

@@ -38,7 +38,9 @@ def serve(checkpoints_dir: str | None = None, codec: str = "ee", backend: str = 
     """Serve policies over Positronic's WebSocket inference protocol v1.
 
     Clients connect to ws://HOST:PORT/api/v1/session (the default model) or /api/v1/session/<model_id>;
-    `curl http://HOST:PORT/api/v1/models` lists the model ids.
+    `curl http://HOST:PORT/api/v1/models` lists the model ids. Upstream positronic 0.2.x and 0.4.x clients connect
+    unchanged; 0.4.x: `positronic-inference sim --policy=.remote --policy.address.host=HOST
+    --policy.address.port=PORT` (it always opens the default model).
 
     Flags:
       --checkpoints_dir=DIR   LeRobot training output: DIR/checkpoints/<step>/pretrained_model/ or

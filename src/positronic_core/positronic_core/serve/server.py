@@ -1,5 +1,8 @@
 """The protocol v1 policy server: `GET /api/v1/models` and WebSocket sessions on `/api/v1/session[/<model_id>]`.
 
+Plus what upstream 0.4.x clients need to use it (see `wire.messages`): 403 on a root upgrade, `POST
+/api/v1/keepalive`, and a declared client stack in the handshake meta.
+
 Built on the `websockets` asyncio server so HTTP and WebSocket share one port and one event loop. Two choices here
 are measured, not incidental: permessage-deflate is declined (`compression=None`) because zlib on raw image bytes
 costs about 14 ms per round trip against 0.7 ms without it, and model calls run on each model's own thread
@@ -9,6 +12,7 @@ costs about 14 ms per round trip against 0.7 ms without it, and model calls run 
 from __future__ import annotations
 
 import asyncio
+import copy
 import errno
 import json
 import logging
@@ -117,8 +121,12 @@ class PolicyServer:
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         path = request.path.partition("?")[0]
+        if path == "/" and "websocket" in request.headers.get("Upgrade", "").lower():
+            # Upstream 0.4.x's probe: a 403 on the root upgrade is how it tells a session server from anything
+            # else on the port, so this answers before any token check (a 401 would read as a final refusal).
+            return connection.respond(HTTPStatus.FORBIDDEN, f"sessions open on {messages.SESSION_PATH}\n")
         is_session = path == messages.SESSION_PATH or path.startswith(messages.SESSION_PATH + "/")
-        if path != messages.MODELS_PATH and not is_session:
+        if path not in (messages.MODELS_PATH, messages.KEEPALIVE_PATH) and not is_session:
             return connection.respond(HTTPStatus.NOT_FOUND, f"no route {path}\n")
         if not auth.is_authorized(request.headers.get("Authorization"), self.config.auth_token):
             response = connection.respond(HTTPStatus.UNAUTHORIZED, "missing or wrong bearer token\n")
@@ -126,14 +134,18 @@ class PolicyServer:
             return response
         if is_session:
             return None
+        if path == messages.KEEPALIVE_PATH:
+            if request.method != "POST":
+                response = connection.respond(HTTPStatus.METHOD_NOT_ALLOWED, "keepalive is a POST\n")
+                response.headers["Allow"] = "POST"
+                return response
+            # This server never idles out, which upstream's keepalive answer spells as null seconds.
+            return _json_response(connection, {"alive_seconds": None})
         try:
-            body = json.dumps({"models": self.source.list_models()})
+            models = self.source.list_models()
         except OSError as e:
             return connection.respond(HTTPStatus.INTERNAL_SERVER_ERROR, f"cannot list models: {e}\n")
-        response = connection.respond(HTTPStatus.OK, body)
-        del response.headers["Content-Type"]
-        response.headers["Content-Type"] = "application/json"
-        return response
+        return _json_response(connection, {"models": models})
 
     async def _session(self, connection: ServerConnection) -> None:
         path = connection.request.path.partition("?")[0]
@@ -161,7 +173,8 @@ class PolicyServer:
             return
         try:
             meta = {**entry.executor.model.meta, "model_id": model_id, "checkpoint_id": model_id,
-                    "server_version": __version__, "host": self.config.host, "port": self.port}
+                    "server_version": __version__, "host": self.config.host, "port": self.port,
+                    "local_stack": copy.deepcopy(messages.V1_CLIENT_STACK)}
             await connection.send(packb(messages.ready(meta)))
             async for frame in connection:
                 await connection.send(await self._reply(entry, frame))
@@ -204,6 +217,13 @@ class PolicyServer:
             await connection.close(messages.CLOSE_POLICY_VIOLATION, error.encode()[:120].decode(errors="ignore"))
         except ConnectionClosed:
             pass
+
+
+def _json_response(connection: ServerConnection, body: Any) -> Response:
+    response = connection.respond(HTTPStatus.OK, json.dumps(body))
+    del response.headers["Content-Type"]
+    response.headers["Content-Type"] = "application/json"
+    return response
 
 
 @contextmanager

@@ -232,6 +232,49 @@ def test_token_is_required_on_http_and_websocket():
         assert client.new_session().infer(OBS)
 
 
+def _http(port: int, path: str, method: str, token: str | None = None) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
+                                     headers={"Authorization": f"Bearer {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(request, timeout=STUCK_S) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as e:
+        with e:  # an open response would hold the server's shutdown for its 10 s close timeout
+            return e.code, dict(e.headers), e.read()
+
+
+def test_root_upgrade_is_403_for_upstream_04_probes_even_before_the_token():
+    with running_server(HoldPoseSource(), ServerConfig(port=0, auth_token="s3cret")) as server:
+        with pytest.raises(InvalidStatus) as refused:
+            _raw(server.port, path="/")
+        assert refused.value.response.status_code == 403
+        # Only the upgrade: a plain request on / is still no route.
+        assert _http(server.port, "/", "GET")[0] == 404
+
+
+def test_keepalive_is_a_post_answering_no_idle_timeout_behind_the_token():
+    with running_server(HoldPoseSource(), ServerConfig(port=0, auth_token="s3cret")) as server:
+        status, headers, body = _http(server.port, messages.KEEPALIVE_PATH, "POST", "s3cret")
+        assert status == 200 and headers["Content-Type"] == "application/json"
+        assert json.loads(body) == {"alive_seconds": None}
+        status, headers, _ = _http(server.port, messages.KEEPALIVE_PATH, "POST")
+        assert status == 401 and headers["WWW-Authenticate"] == "Bearer"
+        status, headers, _ = _http(server.port, messages.KEEPALIVE_PATH, "GET", "s3cret")
+        assert status == 405 and headers["Allow"] == "POST"
+
+
+def test_ready_meta_declares_the_chunked_schedule_for_upstream_04_clients():
+    with running_server(HoldPoseSource(chunk_size=3)) as server, _raw(server.port) as ws:
+        meta = msgpack.unpackb(ws.recv())["meta"]
+        assert meta["local_stack"] == {"seq": [{"name": "stop_on_fault", "version": 1},
+                                               {"name": "chunked_schedule", "version": 1}]}
+        # 0.4.x rebuilds that schedule at this rate, which must be the spacing of our chunks' timestamps.
+        assert meta["action_fps"] == 15.0
+        ws.send(packb(OBS))
+        stamps = [a["timestamp"] for a in unpackb(ws.recv())["result"]]
+        assert stamps == pytest.approx([i / meta["action_fps"] for i in range(3)])
+
+
 class GatedHoldPose(HoldPoseModel):
     """Holds its first forward pass until `gate` opens, so the test decides who arrives while the model is busy."""
 
