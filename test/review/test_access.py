@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from positronic_core.review.access import COOKIE, AccessConfigError, Gate, check_bind, resolve_token
+from positronic_core.review.access import COOKIE, Gate, check_bind
 from positronic_core.review.episode_index import EpisodeIndex
 from positronic_core.review.server import ReviewServer
+from positronic_core.wire.access_token import TokenConfigError, resolve_token
 from positronic_core.wire.messages import TOKEN_ENV
 
 TOKEN = "s3cret-Token_42"
@@ -24,16 +25,16 @@ def test_token_comes_from_the_flag_else_the_environment(monkeypatch: pytest.Monk
     monkeypatch.setenv(TOKEN_ENV, "")
     assert resolve_token(None) is None  # an exported empty variable is unset
     for bad in ("", "with space", "tab\there", "naïve"):
-        with pytest.raises(AccessConfigError, match="printable ASCII"):
+        with pytest.raises(TokenConfigError, match="printable ASCII"):
             resolve_token(bad)
 
 
 def test_binding_beyond_loopback_needs_a_token_or_insecure() -> None:
     for host in ("127.0.0.1", "localhost", "::1", "127.0.0.2"):
         check_bind(host, None, insecure=False)
-    with pytest.raises(AccessConfigError, match="refusing to serve on 0.0.0.0 without a token"):
+    with pytest.raises(TokenConfigError, match="refusing to serve on 0.0.0.0 without a token"):
         check_bind("0.0.0.0", None, insecure=False)
-    with pytest.raises(AccessConfigError):
+    with pytest.raises(TokenConfigError):
         check_bind("lab-box.local", None, insecure=False)
     check_bind("0.0.0.0", TOKEN, insecure=False)
     check_bind("0.0.0.0", None, insecure=True)

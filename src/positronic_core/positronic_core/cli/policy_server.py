@@ -13,10 +13,10 @@ from positronic_core.cli.runner import run
 from positronic_core.codecs import get_codec
 from positronic_core.models.checkpoints import CheckpointRegistry
 from positronic_core.models.lerobot_act import MissingDependencyError, load_act_checkpoint, require_act_dependencies
-from positronic_core.serve import auth
 from positronic_core.serve.checkpoint_source import CheckpointSource
 from positronic_core.serve.model import ModelSource
 from positronic_core.serve.server import BindError, PolicyServer, ServerConfig
+from positronic_core.wire.access_token import TokenConfigError, resolve_token
 
 BACKENDS = ("lerobot", "hold_pose")
 
@@ -68,7 +68,7 @@ def serve(checkpoints_dir: str | None = None, codec: str = "ee", backend: str = 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("websockets").setLevel(logging.WARNING)
     try:
-        token = auth.resolve_token(auth_token)
+        token = resolve_token(auth_token)
         if backend == "hold_pose":
             from positronic_core.serve.backends.hold_pose import HoldPoseSource
 
@@ -82,7 +82,7 @@ def serve(checkpoints_dir: str | None = None, codec: str = "ee", backend: str = 
                               batching=bool(batching), max_loaded_models=int(max_loaded_models), auth_token=token,
                               insecure=bool(insecure))
         server = PolicyServer(source, config)
-    except (auth.AuthConfigError, MissingDependencyError, FileNotFoundError, LookupError, ValueError) as e:
+    except (TokenConfigError, MissingDependencyError, FileNotFoundError, LookupError, ValueError) as e:
         raise SystemExit(f"positronic-policy-server: error: {e}") from None
     try:
         asyncio.run(_serve(server, host))

@@ -131,7 +131,7 @@ class _Settings:
     def check(cls, host: Any, port: Any, output_dir: Any, episodes: Any, simulation_time: Any, seed: Any,
               task: Any, token: Any, camera_width: Any, camera_height: Any, policy_fps: Any, resize: Any,
               render_quality: Any) -> _Settings:
-        from positronic_core.serve.auth import AuthConfigError, resolve_token
+        from positronic_core.wire.access_token import TokenConfigError, resolve_token
 
         if output_dir is None or not str(output_dir).strip():
             raise UsageError("--output_dir is required: each model's episodes go to OUTPUT_DIR/<model_id>/")
@@ -149,7 +149,7 @@ class _Settings:
             raise UsageError(f"--policy_fps must be positive, got {policy_fps}")
         try:
             token = resolve_token(None if token is None else str(token))
-        except AuthConfigError as e:
+        except TokenConfigError as e:
             raise UsageError(f"--token: {e}") from None
         return cls(host=str(host).strip(), port=port, root=root, episodes=_integer("episodes", episodes, 1),
                    simulation_time=float(simulation_time), seed=_integer("seed", seed, None), task=str(task),

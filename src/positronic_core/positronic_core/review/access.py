@@ -14,48 +14,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
-import os
 from http.cookies import CookieError, SimpleCookie
 
-from positronic_core.wire.messages import TOKEN_ENV
+from positronic_core.wire import access_token
 
 COOKIE = "positronic_review_session"
 TOKEN_PARAM = "token"
 _SESSION_CONTEXT = b"positronic-review-session-v1"
 
 
-class AccessConfigError(ValueError):
-    """A token or bind address the server refuses to start with; the message says what to change."""
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def resolve_token(flag_value: str | None) -> str | None:
-    """The token from the flag, else from the environment (an empty variable counts as unset)."""
-    token = flag_value if flag_value is not None else (os.environ.get(TOKEN_ENV) or None)
-    if token is None:
-        return None
-    token = str(token)
-    # The policy server's rule for the same variable: the token must fit in an HTTP header as it is.
-    if not token or not all(33 <= ord(c) <= 126 for c in token):
-        raise AccessConfigError("the auth token must be non-empty printable ASCII without spaces")
-    return token
-
-
 def check_bind(host: str, token: str | None, insecure: bool) -> None:
-    """Refuse to listen beyond loopback without a token unless `insecure` was asked for."""
-    if token is None and not insecure and not is_loopback(host):
-        raise AccessConfigError(
-            f"refusing to serve on {host} without a token: anyone who can reach it could score episodes and write "
-            f"clips; set --auth_token=SECRET or {TOKEN_ENV}=SECRET, or pass --insecure=True")
+    access_token.check_bind(host, token, insecure, "anyone who can reach it could score episodes and write clips")
 
 
 class Gate:

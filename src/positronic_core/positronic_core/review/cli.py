@@ -49,10 +49,11 @@ def serve(dataset: Path, port: int = 5001, host: str = "127.0.0.1", auth_token: 
     summarises the same outcomes.
     """
     from positronic_core.dataset.errors import DatasetError
-    from positronic_core.review.access import AccessConfigError, check_bind, resolve_token
+    from positronic_core.review.access import check_bind
     from positronic_core.review.clip_export import ClipError
     from positronic_core.review.episode_index import EpisodeIndex
     from positronic_core.review.server import ReviewServer
+    from positronic_core.wire.access_token import TokenConfigError, resolve_token
 
     logging.basicConfig(level=getattr(logging, str(log_level).upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -65,7 +66,7 @@ def serve(dataset: Path, port: int = 5001, host: str = "127.0.0.1", auth_token: 
                               clips_dataset=str(clips_dataset), token=token)
     except ClipError as exc:
         raise SystemExit(f"positronic-server: error: --clips_dataset: {exc}") from None
-    except (AccessConfigError, DatasetError) as exc:
+    except (TokenConfigError, DatasetError) as exc:
         raise SystemExit(f"positronic-server: error: {exc}") from None
     except OSError as exc:
         raise SystemExit(f"positronic-server: error: cannot listen on {host}:{port}: {exc.strerror or exc}") from None

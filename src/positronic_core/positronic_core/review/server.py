@@ -44,11 +44,12 @@ from PIL import Image as PILImage
 from positronic_core.dataset.errors import DatasetError
 from positronic_core.dataset.reader import Episode
 from positronic_core.review import clip_export, episode_view
-from positronic_core.review.access import TOKEN_PARAM, Gate, is_loopback
+from positronic_core.review.access import TOKEN_PARAM, Gate
 from positronic_core.review.episode_index import COLUMNS, EpisodeIndex, QueryError
 from positronic_core.runs.discovery import find_dataset_roots
 from positronic_core.runs.row import relative_name
 from positronic_core.runs.score_log import ScoreError, parse_score
+from positronic_core.wire.access_token import is_loopback
 
 MAX_BODY_BYTES = 64 * 1024
 DEFAULT_CLIPS = "clips"  # the dataset, in the served directory, that the page exports clips into by default

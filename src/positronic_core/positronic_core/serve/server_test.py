@@ -15,11 +15,11 @@ from websockets.sync.client import connect
 
 from positronic_core.models.checkpoints import CheckpointRegistry
 from positronic_core.serve import model_pool
-from positronic_core.serve.auth import AuthConfigError
 from positronic_core.serve.backends.hold_pose import HoldPoseModel, HoldPoseSource
 from positronic_core.serve.checkpoint_source import CheckpointSource
 from positronic_core.serve.server import BindError, PolicyServer, ServerConfig, running_server
 from positronic_core.wire import messages
+from positronic_core.wire.access_token import TokenConfigError
 from positronic_core.wire.client import InferenceClient, InferenceError
 from positronic_core.wire.envelope import packb, unpackb
 
@@ -194,7 +194,7 @@ def test_permessage_deflate_is_declined():
 
 
 def test_binding_beyond_loopback_needs_a_token_or_insecure():
-    with pytest.raises(AuthConfigError, match="--auth_token"):
+    with pytest.raises(TokenConfigError, match="--auth_token"):
         PolicyServer(HoldPoseSource(), ServerConfig(host="0.0.0.0"))
     PolicyServer(HoldPoseSource(), ServerConfig(host="0.0.0.0", insecure=True))
     PolicyServer(HoldPoseSource(), ServerConfig(host="0.0.0.0", auth_token="s3cret"))
