@@ -4,7 +4,6 @@ the server killed mid-episode (the arm holds within one tick, seen on the comman
 converted and scored, and the next episode reconnecting. Also: a bad parameter stops a node at start, naming it.
 Needs rclpy and rosbags only, so it runs on PyPI's ROS 2 wheels as on a full install."""
 
-import signal
 import socket
 import subprocess
 import sys
@@ -13,18 +12,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from ros_session import node_command, start_node, stop_processes
 
 pytestmark = pytest.mark.timeout(420)
 
-CONFIG = Path(__file__).resolve().parents[2] / "config" / "sim.yaml"
 SERVER = Path(sys.executable).parent / "positronic-policy-server"
 TICK_NS = round(1e9 / 15)  # policy_fps in config/sim.yaml
-
-
-def _node(name, log, *params):
-    args = [arg for param in params for arg in ("-p", param)]
-    return subprocess.Popen([sys.executable, "-c", f"from positronic_ros.{name} import main; main()", "--ros-args",
-                             "--params-file", str(CONFIG), *args], stdout=log, stderr=subprocess.STDOUT)
 
 
 def _free_port():
@@ -44,18 +37,6 @@ def _start_server(port, log):
         except OSError:
             assert proc.poll() is None and time.monotonic() < deadline, "policy server did not start"
             time.sleep(0.5)
-
-
-def _stop(procs):
-    for proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-    for proc in procs:
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 class Client:
@@ -123,10 +104,10 @@ def test_services_a_live_server_its_loss_and_a_reconnect(tmp_path, no_process_le
     log = open(tmp_path / "nodes.log", "w")
     server = _start_server(port, log)
     nodes = [
-        _node("sim_node", log, "camera_width:=160", "camera_height:=120"),
-        _node("policy_node", log, sim_time, "policy:=remote", "host:=127.0.0.1", f"port:={port}"),
-        _node("episode_driver_node", log, sim_time, "mode:=manual", f"dataset_dir:={dataset}"),
-        _node("recorder_node", log, sim_time, f"output_dir:={tmp_path / 'bags'}", f"dataset_dir:={dataset}"),
+        start_node("sim_node", log, "camera_width:=160", "camera_height:=120"),
+        start_node("policy_node", log, sim_time, "policy:=remote", "host:=127.0.0.1", f"port:={port}"),
+        start_node("episode_driver_node", log, sim_time, "mode:=manual", f"dataset_dir:={dataset}"),
+        start_node("recorder_node", log, sim_time, f"output_dir:={tmp_path / 'bags'}", f"dataset_dir:={dataset}"),
     ]
     client = Client()
     try:
@@ -168,7 +149,7 @@ def test_services_a_live_server_its_loss_and_a_reconnect(tmp_path, no_process_le
         assert client.call("/episode/stop", save=False).success
     finally:
         client.close()
-        _stop([*nodes, server])
+        stop_processes([*nodes, server])
         log.close()
 
 
@@ -180,8 +161,6 @@ def test_services_a_live_server_its_loss_and_a_reconnect(tmp_path, no_process_le
     ("sim_node", ["camera_fps:=-1.0"], "camera_fps"),
 ])
 def test_a_bad_parameter_stops_the_node_at_start_naming_it(tmp_path, node, params, named, no_process_left):
-    args = [arg for param in params for arg in ("-p", param)]
-    result = subprocess.run([sys.executable, "-c", f"from positronic_ros.{node} import main; main()", "--ros-args",
-                             "--params-file", str(CONFIG), *args], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(node_command(node, *params), capture_output=True, text=True, timeout=120)
     assert result.returncode == 2, result.stderr
     assert named in result.stderr and "Traceback" not in result.stderr, result.stderr

@@ -2,13 +2,10 @@
 real DDS on loopback, in simulated time) gives the same signals, the same statics and the same outcome. Needs rclpy
 and rosbags only, so it runs on PyPI's ROS 2 wheels as on a full install."""
 
-import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
+from ros_session import start_node, stop_processes
 
 from positronic_core.dataset.reader import Dataset
 from positronic_core.policy.scripted import ScriptedStackingPolicy
@@ -19,7 +16,6 @@ from positronic_core.sim.stack_cubes import StackCubesSim
 
 pytestmark = pytest.mark.timeout(400)
 
-CONFIG = Path(__file__).resolve().parents[2] / "config" / "sim.yaml"
 CAMERAS = ("image.wrist", "image.exterior")  # what config/sim.yaml publishes and records
 SIZE = (160, 120)
 SECONDS = 12.0
@@ -29,23 +25,17 @@ SEED = 3
 IN_PROCESS_ONLY = {"inference.simulate_timeout"}
 
 
-def _node(name, log, *params):
-    args = [arg for param in params for arg in ("-p", param)]
-    return subprocess.Popen([sys.executable, "-c", f"from positronic_ros.{name} import main; main()", "--ros-args",
-                             "--params-file", str(CONFIG), *args], stdout=log, stderr=subprocess.STDOUT)
-
-
 def _record_through_ros(tmp_path):
     dataset = tmp_path / "ros" / "dataset"
     sim_time = "use_sim_time:=true"
     with open(tmp_path / "nodes.log", "w") as log:
         procs = [
-            _node("sim_node", log, f"camera_width:={SIZE[0]}", f"camera_height:={SIZE[1]}", f"seed:={SEED}"),
-            _node("policy_node", log, sim_time),
-            _node("recorder_node", log, sim_time, f"output_dir:={tmp_path / 'ros' / 'bags'}",
-                  f"dataset_dir:={dataset}"),
-            _node("episode_driver_node", log, sim_time, "mode:=timed", f"duration:={SECONDS}", "iterations:=1",
-                  f"seed:={SEED}", f"dataset_dir:={dataset}"),
+            start_node("sim_node", log, f"camera_width:={SIZE[0]}", f"camera_height:={SIZE[1]}", f"seed:={SEED}"),
+            start_node("policy_node", log, sim_time),
+            start_node("recorder_node", log, sim_time, f"output_dir:={tmp_path / 'ros' / 'bags'}",
+                       f"dataset_dir:={dataset}"),
+            start_node("episode_driver_node", log, sim_time, "mode:=timed", f"duration:={SECONDS}", "iterations:=1",
+                       f"seed:={SEED}", f"dataset_dir:={dataset}"),
         ]
         try:
             deadline = time.monotonic() + 300
@@ -54,14 +44,7 @@ def _record_through_ros(tmp_path):
                 assert time.monotonic() < deadline, (tmp_path / "nodes.log").read_text()[-4000:]
                 time.sleep(1.0)
         finally:
-            for proc in procs:
-                proc.send_signal(signal.SIGINT)
-            for proc in procs:
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            stop_processes(procs)
     return next(iter(Dataset(dataset)))
 
 

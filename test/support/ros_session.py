@@ -13,12 +13,17 @@ import importlib.util
 import os
 import random
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Collection
 from pathlib import Path
 from typing import IO, Any
 
+#: The nodes' parameters as the launch files give them.
+SIM_CONFIG = Path(__file__).resolve().parents[2] / "config" / "sim.yaml"
 # Domain ids whose DDS ports stay below Linux's ephemeral port range (Fast DDS and Cyclone DDS alike).
 DOMAINS = range(1, 102)
 
@@ -107,3 +112,28 @@ def receive(topics: dict[str, tuple[Any, Any]], wanted: dict[str, int], timeout:
     finally:
         rclpy.shutdown(context=context)
     return received
+
+
+def node_command(name: str, *params: str) -> list[str]:
+    """A node of positronic_ros run from its entry point, as `ros2 run` would, with config/sim.yaml and `params`
+    (`name:=value`) on top."""
+    args = [arg for param in params for arg in ("-p", param)]
+    return [sys.executable, "-c", f"from positronic_ros.{name} import main; main()", "--ros-args",
+            "--params-file", str(SIM_CONFIG), *args]
+
+
+def start_node(name: str, log: IO[str], *params: str) -> subprocess.Popen:
+    return subprocess.Popen(node_command(name, *params), stdout=log, stderr=subprocess.STDOUT)
+
+
+def stop_processes(procs: list[subprocess.Popen], timeout: float = 30) -> None:
+    """Ctrl-C to each (the nodes shut down cleanly on it), then a kill for any that outlives `timeout`."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+    for proc in procs:
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
