@@ -323,6 +323,13 @@ def _run_client(host: str, port: int, out: Any) -> None:
         "policy_meta": lambda: state["policy"].meta,
         "policy_close": lambda: state["policy"].close(),
     }
+    serve_ops(ops, out)
+    close_session()
+
+
+def serve_ops(ops: dict[str, Any], out: Any) -> None:
+    """The peer side of the JSON-lines pipe: say ready, then answer each {"op", **kwargs} line with its value or
+    the error it raised, until stdin closes."""
     print(json.dumps({"ready": True}), file=out, flush=True)
     for line in sys.stdin:
         request = json.loads(line)
@@ -332,7 +339,6 @@ def _run_client(host: str, port: int, out: Any) -> None:
         except Exception as e:
             reply = {"error_type": type(e).__name__, "error": str(e)}
         print(json.dumps(reply), file=out, flush=True)
-    close_session()
 
 
 def _run_server(chunk: int, out: Any) -> None:

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from upstream import REPO_ROOT, UpstreamError, _Child, _observation, _plain
+from upstream import REPO_ROOT, UpstreamError, _Child, _observation, serve_ops
 
 #: The 0.4.1 interpreter; POSITRONIC_UPSTREAM04_PYTHON overrides it.
 UPSTREAM04_PYTHON = Path(
@@ -137,15 +135,7 @@ def _run_client(host: str, port: int, out: Any) -> None:
         "infer": infer,
         "close_session": close_session,
     }
-    print(json.dumps({"ready": True}), file=out, flush=True)
-    for line in sys.stdin:
-        request = json.loads(line)
-        op = request.pop("op")
-        try:
-            reply = {"value": _plain(ops[op](**request))}
-        except Exception as e:
-            reply = {"error_type": type(e).__name__, "error": str(e)}
-        print(json.dumps(reply), file=out, flush=True)
+    serve_ops(ops, out)
     close_session()
 
 
