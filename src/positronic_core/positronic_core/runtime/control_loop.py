@@ -83,7 +83,7 @@ def _close_opened(opening: Pending[PolicySession]) -> None:
 class ControlLoop:
     def __init__(self, robot: Robot, policy: Policy, *, clock: Clock, executor: Executor, policy_fps: float = 15.0,
                  cameras: Sequence[str] = (), slack_ticks: int = 1, on_error: Literal["raise", "hold"] = "raise",
-                 sink: SampleSink | None = None, record_cameras: bool = True, record_robot: bool = True) -> None:
+                 sink: SampleSink | None = None, record_robot: bool = True) -> None:
         """`record_robot=False` sends the sink only the inference timeline (`inference.latency_ms`, `.chunk_size`,
         `.chunk`, `.idle`): where the robot's own topics are recorded elsewhere, as under ROS."""
         if policy_fps <= 0:
@@ -97,7 +97,6 @@ class ControlLoop:
         self.slack_ticks = slack_ticks
         self.on_error = on_error
         self.sink = sink
-        self.record_cameras = record_cameras
         self.record_robot = record_robot
         self.scheduler = ChunkScheduler(self.tick_s, slack_ticks)
         self.stats = LoopStats()
@@ -165,7 +164,7 @@ class ControlLoop:
         self._collect_reply(now)
         recording = self.sink is not None and self.record_robot
         state = self.robot.robot_state() if recording else None
-        frames = self.robot.render(self.cameras) if recording and self.record_cameras and self.cameras else None
+        frames = self.robot.render(self.cameras) if recording and self.cameras else None
         if self._session is not None and self._request is None and self.scheduler.should_request(now):
             observation = self.observation(state, frames)
             if observation is not None:
