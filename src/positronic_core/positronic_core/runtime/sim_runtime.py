@@ -101,7 +101,6 @@ class RunningEpisode:
         self.duration_s = duration_s
         self.total = total
         self.stacking_history: list[tuple[float, float]] = []
-        self.ended = False
 
     @property
     def loop(self) -> ControlLoop:
@@ -136,7 +135,6 @@ class RunningEpisode:
         """End the episode, and record it with `statics` if `save`. `operator` is a person's verdict (its statics
         are the caller's to give); `stopped_by_operator` marks an episode a person cut short without one."""
         stats = self.runtime.loop.stop_episode()
-        self.ended = True
         history = self.stacking_history
         success = stacking_outcome(history) if history else None
         final = history[-1][1] if history else None
@@ -165,7 +163,6 @@ class RunningEpisode:
         """Ends the episode early and throws its recording away, so no reader, report or review table counts a
         half-made episode."""
         stats = self.runtime.loop.stop_episode()
-        self.ended = True
         if self.writer is not None:
             self.writer.abort()
         summary = EpisodeSummary(self.index, self.seed, self.task, False, None, None, self.now, stats, None,
@@ -235,7 +232,7 @@ class SimRuntime:
     def discard_running(self, reason: str) -> EpisodeSummary | None:
         """Throws away the episode in progress, if any (see `RunningEpisode.discard`)."""
         episode = self.current
-        if episode is None or episode.ended:
+        if episode is None:
             return None
         return episode.discard(reason)
 
