@@ -140,3 +140,32 @@ def test_upstream_client_plays_the_tiny_act_chunk_our_model_computes(tmp_path):
         np.testing.assert_allclose(got["translation"], want.command.translation, atol=1e-6)
         np.testing.assert_allclose(got["rotation"], want.command.rotation, atol=1e-6)
         assert got["target_grip"] == pytest.approx(want.target_grip, abs=1e-6)
+
+
+def test_upstream_sim_runs_an_episode_on_our_act_backend(tmp_path):
+    tiny_act = pytest.importorskip("tiny_act", reason="test/support/tiny_act.py (tiny ACT checkpoints) is missing")
+    try:
+        from positronic_core.models.lerobot_act import load_act_checkpoint
+    except ImportError as e:
+        pytest.skip(f"the lerobot ACT backend does not import: {e}")
+    from positronic_core.models.checkpoints import CheckpointRegistry
+    from positronic_core.serve.checkpoint_source import CheckpointSource
+
+    checkpoints = tmp_path / "checkpoints"
+    tiny_act.make_tiny_act_checkpoint(checkpoints, codec="ee", lerobot_format="0.4.4")
+    source = CheckpointSource(CheckpointRegistry(checkpoints),
+                              lambda path, progress: load_act_checkpoint(path, "ee", "cpu", progress=progress))
+    recordings = tmp_path / "recordings"
+    recordings.mkdir()
+    with running_server(source, ServerConfig(port=0)) as server:
+        done = run_upstream04_sim("127.0.0.1", server.port, recordings, sim_seconds=SIM_SECONDS)
+    assert done.returncode == 0, done.stderr[-4000:]
+    (episode,) = [p.parent for p in recordings.rglob("static.json")]
+    static = json.loads((episode / "static.json").read_text())
+    assert static["inference.policy.server.type"] == "act"
+    assert static["inference.policy.eval.schedule.dropped"] == 0
+    # 0.4.1 scheduled whole chunks of our model's length and played from them until the episode's end.
+    assert static["inference.policy.eval.schedule.scheduled"] >= tiny_act.CHUNK_SIZE
+    commands = pq.read_table(episode / "robot_command.pose.parquet").to_pydict()["value"]
+    assert len(commands) == static["inference.policy.eval.schedule.emitted"] > 0
+    assert np.isfinite(np.asarray(commands)).all()
