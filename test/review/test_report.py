@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,91 @@ def test_output_into_a_closed_pipe_exits_quietly(evaluation: Path, tmp_path: Pat
     _, err = process.communicate(timeout=120)
     assert err == b"" and process.returncode == 128 + signal.SIGPIPE
     assert png.stat().st_size > 0
+
+
+@pytest.fixture(scope="module")
+def three_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three checkpoints on the same 16 seeds: clearly good, middling, clearly bad; a few partial scores."""
+    root = tmp_path_factory.mktemp("models")
+    for name, rate, seed in (("good", 0.95, 11), ("mid", 0.5, 12), ("bad", 0.05, 13)):
+        write_synthetic_dataset(root / name, 16, ticks=8, checkpoints=(name,), seeds=16, success_rate=rate,
+                                minimal=True, seed=seed)
+    bad = [r for r in report.load_rows(root / "bad") if r["outcome"] == "failure"]
+    log = ScoreLog(root / "bad")
+    for row in bad[:3]:
+        log.append(row["key"], Score("partial", 1, 3))
+    return root
+
+
+def test_several_models_get_paired_comparisons_and_a_ranking(three_models: Path, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    html, png, plain_png = tmp_path / "r.html", tmp_path / "r.png", tmp_path / "plain.png"
+    assert cli.main(["report", str(three_models), "--by=checkpoint", "--resamples=2000", "--html", str(html),
+                     "--png", str(png)]) == 0
+    text = capsys.readouterr().out
+    assert "Paired comparison of 3 models" in text and "Holm over all 6 tests" in text
+    assert any(line.split()[:2] == ["lerobot_act:good", "lerobot_act:bad"] for line in text.splitlines())
+    assert "lerobot_act:good vs lerobot_act:bad: separated by" in text
+    ranking = text[text.index("Ranking: Bradley-Terry"):].splitlines()
+    assert [line.split()[0] for line in ranking[3:6]] == ["lerobot_act:good", "lerobot_act:mid", "lerobot_act:bad"]
+    page = html.read_text()
+    assert "Paired differences A - B (95% paired bootstrap intervals)" in page
+    assert page.count("<circle") == 2 + 3 * 2  # legend, and one point per metric per pair
+    from positronic_core.evaluate import charts
+
+    charts.write_png(plain_png, report.summarize(report.load_rows(three_models), ["checkpoint"]))
+    with Image.open(png) as with_models, Image.open(plain_png) as plain:
+        assert with_models.height > plain.height + 100
+
+
+def _signed_rank_by_enumeration(diffs: list[float]) -> float:
+    """Two-sided Wilcoxon signed-rank p by enumerating every sign flip, ranks from scipy (ties averaged)."""
+    import itertools
+
+    import numpy as np
+    from scipy.stats import rankdata
+
+    d = np.array([x for x in diffs if abs(x) > 1e-9])
+    if len(d) == 0:
+        return 1.0
+    ranks = rankdata(np.round(np.abs(d), 9))
+    observed = ranks[d > 0].sum()
+    sums = np.array(list(itertools.product((0.0, 1.0), repeat=len(d)))) @ ranks
+    return min(1.0, 2 * min(np.mean(sums <= observed + 1e-9), np.mean(sums >= observed - 1e-9)))
+
+
+def test_model_comparison_json_matches_statsmodels_and_enumeration_on_the_rows(three_models: Path,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """End to end: the report's numbers recomputed from the rows by independent libraries."""
+    from statsmodels.stats.contingency_tables import mcnemar
+    from statsmodels.stats.multitest import multipletests
+
+    assert cli.main(["report", str(three_models), "--json", "--resamples=500"]) == 0
+    models = json.loads(capsys.readouterr().out)["models"]
+    assert sorted(models["models"]) == ["lerobot_act:bad", "lerobot_act:good", "lerobot_act:mid"]
+    rows = {(r["checkpoint"], r["seed"]): r for r in report.load_rows(three_models)}
+    raw = []
+    for pair in models["pairs"]:
+        a, b = (name.split(":")[1] for name in (pair["a"], pair["b"]))
+        seeds = sorted(seed for checkpoint, seed in rows if checkpoint == a)
+        both = Counter((rows[a, s]["outcome"] == "success", rows[b, s]["outcome"] == "success") for s in seeds)
+        table = [[both[True, True], both[True, False]], [both[False, True], both[False, False]]]
+        assert pair["success"]["p_value"] == pytest.approx(mcnemar(table, exact=True).pvalue, rel=1e-9)
+        diffs = [rows[a, s]["score"] - rows[b, s]["score"] for s in seeds]
+        assert pair["progress"]["p_value"] == pytest.approx(_signed_rank_by_enumeration(diffs), rel=1e-9)
+        assert pair["progress"]["difference"] == pytest.approx(sum(diffs) / len(diffs))
+        raw += [pair["success"]["p_value"], pair["progress"]["p_value"]]
+    holm = [p for pair in models["pairs"] for p in (pair["success"]["p_holm"], pair["progress"]["p_holm"])]
+    assert holm == pytest.approx(list(multipletests(raw, method="holm")[1]), abs=1e-12)
+    good_bad = next(p for p in models["pairs"] if {p["a"], p["b"]} == {"lerobot_act:good", "lerobot_act:bad"})
+    assert good_bad["a"] == "lerobot_act:good" and good_bad["separated_by"] in ("success", "progress")
+    assert good_bad["success"]["ci_low"] > 0
+
+
+def test_one_model_gets_no_model_comparison(evaluation: Path, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    write_synthetic_dataset(tmp_path, 4, ticks=8, checkpoints=("only",), seeds=4, minimal=True)
+    assert cli.main(["report", str(tmp_path), "--json"]) == 0
+    assert "models" not in json.loads(capsys.readouterr().out)
+    assert cli.main(["report", str(evaluation), "--resamples=0"]) == 2
+    assert capsys.readouterr().err.strip() == "positronic-eval: error: --resamples must be at least 1, got 0"

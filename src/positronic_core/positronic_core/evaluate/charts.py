@@ -1,5 +1,6 @@
-"""Report figures: success rate per group with its Wilson interval, as a self-contained HTML page (inline SVG,
-no scripts or remote assets) or a PNG drawn with Pillow."""
+"""Report figures: success rate per group with its Wilson interval and, when several models ran shared seeds, their
+paired differences with bootstrap intervals (`difference_chart`), as a self-contained HTML page (inline SVG, no
+scripts or remote assets) or a PNG drawn with Pillow."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
+from positronic_core.evaluate.comparison_text import format_model_comparison
+from positronic_core.evaluate.difference_chart import difference_image, difference_svg
+from positronic_core.evaluate.model_comparison import ModelComparison
 from positronic_core.evaluate.report import Comparison, GroupStats, format_comparison, format_table
 
 BAR_H, GAP, PLOT_W, PAD, LINE_H, TITLE_H, AXIS_H = 22, 10, 520, 16, 15, 30, 24
@@ -124,7 +128,7 @@ def svg_chart(stats: list[GroupStats], title: str = TITLE) -> str:
 
 
 def write_html(path: Path, stats: list[GroupStats], by: list[str], source: str,
-               comparison: Comparison | None = None) -> None:
+               comparison: Comparison | None = None, models: ModelComparison | None = None) -> None:
     table_rows = []
     for s in stats:
         modes = ", ".join(f"{html.escape(m)} ×{n}" for m, n in s.failure_modes.items()) or "–"
@@ -140,6 +144,9 @@ def write_html(path: Path, stats: list[GroupStats], by: list[str], source: str,
     compared = ""
     if comparison is not None:
         compared = f"<h2>Paired comparison</h2><pre>{html.escape(format_comparison(comparison))}</pre>"
+    if models is not None:
+        compared += (f"<h2>Models on paired seeds</h2>{difference_svg(models)}"
+                     f"<pre>{html.escape(format_model_comparison(models))}</pre>")
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Evaluation report</title>
 <style>
@@ -169,7 +176,9 @@ def _font(size: int) -> ImageFont.ImageFont:
         return ImageFont.load_default()
 
 
-def write_png(path: Path, stats: list[GroupStats], title: str = TITLE, scale: int = 2) -> None:
+def write_png(path: Path, stats: list[GroupStats], title: str = TITLE, scale: int = 2,
+              models: ModelComparison | None = None) -> None:
+    """The success-rate chart, with the paired-difference chart below it when `models` is given."""
     fonts = {FONT_PX: _font(FONT_PX * scale), TITLE_PX: _font(TITLE_PX * scale)}
 
     def measure(text: str, size: int) -> float:
@@ -205,4 +214,10 @@ def write_png(path: Path, stats: list[GroupStats], title: str = TITLE, scale: in
         for x in (lo, hi):
             draw.line([(s(x), s(mid - 6)), (s(x), s(mid + 6))], fill=COLORS["ci"], width=2 * scale)
         draw.text((s(x0 + PLOT_W + 8), s(mid)), row.value_text, fill=COLORS["text"], font=font, anchor="lm")
+    if models is not None and models.pairs:
+        below = difference_image(models, _font, scale)
+        both = Image.new("RGB", (max(image.width, below.width), image.height + below.height), "white")
+        both.paste(image, (0, 0))
+        both.paste(below, (0, image.height))
+        image = both
     image.save(path, format="PNG")

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from positronic_core.evaluate import report
+from positronic_core.evaluate.comparison_text import format_model_comparison
 
 DESCRIPTION = """\
 Summarise the outcomes of every episode under DIR (a dataset, or a directory with datasets below it).
@@ -25,6 +26,13 @@ failure-mode counts (manual tags, or the recorded failure reason).
 --compare A B pairs the episodes of checkpoints A and B that ran the same (task, seed) and gives the exact
 McNemar test on the discordant pairs. A and B match the checkpoint column, "model:checkpoint", or a model
 without checkpoints.
+
+When the scored episodes with a seed come from two or more models ("model:checkpoint"), every pair of models is
+compared on the (task, seed) both ran: the difference in success rate (exact McNemar test) and in progress
+(partial credit; exact Wilcoxon signed-rank test), each with a paired bootstrap interval (--resamples, seeded so
+the report is reproducible); p-values Holm-corrected over all the tests; which metric separated each pair; and a
+Bradley-Terry ranking from paired wins with bootstrap rank intervals. --html and --png draw the differences with
+their intervals.
 """
 
 
@@ -39,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
                           f"(default {','.join(report.DEFAULT_GROUPS)}; empty for one overall row)")
     rep.add_argument("--compare", nargs=2, metavar=("A", "B"), help="paired comparison of two checkpoints")
     rep.add_argument("--confidence", type=float, default=0.95, help="interval confidence level (default 0.95)")
+    rep.add_argument("--resamples", type=int, default=report.DEFAULT_RESAMPLES,
+                     help="bootstrap resamples for the paired model comparison "
+                          f"(default {report.DEFAULT_RESAMPLES}; fewer is faster and noisier)")
     out = rep.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print JSON instead of a table")
     out.add_argument("--csv", action="store_true", help="print CSV (one row per group) instead of a table")
@@ -68,7 +79,10 @@ def _report(args: argparse.Namespace) -> int:
             raise ValueError(f"{path} is not a directory")
         runs = report.load_runs(path)
         stats = report.summarize(runs.rows, by, args.confidence)
+        if args.resamples < 1:
+            raise ValueError(f"--resamples must be at least 1, got {args.resamples}")
         comparison = report.compare(runs.rows, *args.compare) if args.compare else None
+        models = report.compare_all_models(runs.rows, args.confidence, args.resamples)
     except ValueError as exc:
         print(f"positronic-eval: error: {exc}", file=sys.stderr)
         return 2
@@ -86,16 +100,16 @@ def _report(args: argparse.Namespace) -> int:
 
         try:
             if args.html:
-                charts.write_html(Path(args.html), stats, by, str(path), comparison)
+                charts.write_html(Path(args.html), stats, by, str(path), comparison, models)
                 written.append(f"wrote the HTML report to {Path(args.html).resolve()}")
             if args.png:
-                charts.write_png(Path(args.png), stats)
+                charts.write_png(Path(args.png), stats, models=models)
                 written.append(f"wrote the chart to {Path(args.png).resolve()}")
         except OSError as exc:
             print(f"positronic-eval: error: cannot write {exc.filename}: {exc.strerror}", file=sys.stderr)
             return 1
     if args.json:
-        print(report.to_json(stats, by, comparison))
+        print(report.to_json(stats, by, comparison, models))
     elif args.csv:
         sys.stdout.write(report.to_csv(stats, by))
     else:
@@ -105,6 +119,8 @@ def _report(args: argparse.Namespace) -> int:
         print(report.format_table(stats, by))
         if comparison is not None:
             print("\n" + report.format_comparison(comparison))
+        if models is not None:
+            print("\n" + format_model_comparison(models))
     sys.stdout.flush()
     # Machine-readable output keeps stdout to itself; these notes then go to stderr.
     for line in written:

@@ -6,9 +6,11 @@ pairs (`stats.mcnemar_exact`). Progress (partial credit, `trials`): mean per-pai
 Wilcoxon signed-rank test (`signed_rank`). Both intervals are percentile intervals of the paired bootstrap
 (`resampling`), seeded, so the same episodes always give the same report.
 
-"Separated" means: the smaller p-value; when both are equal (e.g. both 1) the larger effect-to-half-width ratio
-of the interval. Progress sees more than pass/fail (a model that gets the cube to the target more often, but not
-always long enough to count, differs in progress first), so on small samples it often decides first.
+"Separated" means: the smaller p-value; when both are equal the larger effect-to-half-width ratio of the interval;
+"both" when they tie on both (e.g. no partial credit anywhere, so progress is success); "neither" when neither
+shows any difference. Progress sees more than
+pass/fail (a model that gets the cube to the target more often, but not always long enough to count, differs in
+progress first), so on small samples it often decides first.
 """
 
 from __future__ import annotations
@@ -70,7 +72,9 @@ class PairedComparison:
 def separating_metric(success: MetricDifference, progress: MetricDifference) -> str:
     if success.p_value != progress.p_value:
         return "success" if success.p_value < progress.p_value else "progress"
-    return "success" if success.signal_to_width >= progress.signal_to_width else "progress"
+    if success.signal_to_width == progress.signal_to_width:
+        return "neither" if success.difference == progress.difference == 0 else "both"
+    return "success" if success.signal_to_width > progress.signal_to_width else "progress"
 
 
 def compare_paired(paired: Paired, confidence: float = 0.95, resamples: int = DEFAULT_RESAMPLES,

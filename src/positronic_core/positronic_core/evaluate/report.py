@@ -1,5 +1,6 @@
 """Evaluation reports over recorded episodes: success rates per group with Wilson intervals, partial credit, mean
-duration and failure modes; and a paired comparison of two checkpoints run on the same seeds.
+duration and failure modes; a paired comparison of two checkpoints run on the same seeds; and, when episodes of
+two or more models carry seeds, every pairwise paired comparison and a ranking (`model_comparison`).
 
 Episodes and their outcomes are exactly what the review table shows (`runs.row` plus the score logs), so a
 manual score in the page changes the report. Clips cut from recorded episodes (`runs.clips`) are not evaluation
@@ -17,7 +18,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from positronic_core.evaluate.comparison_text import model_comparison_json
+from positronic_core.evaluate.model_comparison import ModelComparison, compare_models
+from positronic_core.evaluate.resampling import DEFAULT_RESAMPLES
 from positronic_core.evaluate.stats import mcnemar_exact, wilson_interval
+from positronic_core.evaluate.trials import models_of, trials_from_rows
 from positronic_core.runs.collect import collect_rows
 from positronic_core.runs.outcomes import credit
 
@@ -180,6 +185,16 @@ def compare(rows: list[dict[str, Any]], a: str, b: str) -> Comparison:
                       unpaired_a=len(sides[0]) - n, unpaired_b=len(sides[1]) - n, duplicates_ignored=duplicates)
 
 
+def compare_all_models(rows: list[dict[str, Any]], confidence: float = 0.95,
+                       resamples: int = DEFAULT_RESAMPLES) -> ModelComparison | None:
+    """The paired comparison of every model ("model:checkpoint") among the scored rows with a seed; None with
+    fewer than two such models."""
+    trials = trials_from_rows(rows)
+    if len(models_of(trials)) < 2:
+        return None
+    return compare_models(trials, confidence=confidence, resamples=resamples)
+
+
 # --- output ----------------------------------------------------------------------------------------------------
 
 def _pct(value: float | None) -> str:
@@ -225,10 +240,13 @@ def format_comparison(c: Comparison) -> str:
     return "\n".join(lines)
 
 
-def to_json(stats: list[GroupStats], by: list[str], comparison: Comparison | None = None) -> str:
+def to_json(stats: list[GroupStats], by: list[str], comparison: Comparison | None = None,
+            models: ModelComparison | None = None) -> str:
     payload: dict[str, Any] = {"by": by, "groups": [asdict(s) for s in stats]}
     if comparison is not None:
         payload["comparison"] = asdict(comparison)
+    if models is not None:
+        payload["models"] = model_comparison_json(models)
     return json.dumps(payload, indent=2)
 
 
