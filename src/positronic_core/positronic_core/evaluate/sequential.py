@@ -198,6 +198,17 @@ class SweepDecision:
     def episodes_saved(self) -> int:
         return max(0, self.episodes_planned - self.episodes_run) if self.stop else 0
 
+    def describe(self) -> str:
+        """One line per pair, then the sweep's total."""
+        lines = [p.describe().split(";")[0] for p in self.pairs]
+        if self.stop:
+            lines.append(f"stop: {self.episodes_run} of {self.episodes_planned} planned episodes run, "
+                         f"{self.episodes_saved} saved")
+        else:
+            open_pairs = sum(not p.stop for p in self.pairs)
+            lines.append(f"continue: {open_pairs} of {len(self.pairs)} pairs undecided")
+        return "\n".join(lines)
+
 
 def decide_sweep(trials: Sequence[Trial], models: Sequence[str], delta: float, planned_seeds: Sequence[int],
                  metric: str = "success", alpha: float = ALPHA, task: str | None = None) -> SweepDecision:
