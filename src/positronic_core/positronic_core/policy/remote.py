@@ -94,6 +94,7 @@ class RemotePolicy:
         self.session_params = dict(session_params) if session_params else None
         self._server_meta: dict[str, Any] = {}
         self._protocol_version = 1
+        self._stack_components: list[str] = []
 
     @property
     def meta(self) -> dict[str, Any]:
@@ -102,6 +103,8 @@ class RemotePolicy:
             meta["model_id"] = self.model_id
         if self._protocol_version > 1:
             meta["protocol_version"] = self._protocol_version
+        if self._stack_components:
+            meta["client_stack"] = self._stack_components
         if self.session_params:
             meta["session_params"] = self.session_params
         for key, value in self._server_meta.items():
@@ -119,6 +122,7 @@ class RemotePolicy:
                 raise InferenceError(f"policy server at {self.client.where}: {e}") from None
         self._server_meta = session.meta
         self._protocol_version = session.protocol.version
+        self._stack_components = [] if stack is None else list(stack.components)
         return RemoteSession(session, self.resize, stack)
 
     def close(self) -> None:

@@ -71,6 +71,22 @@ class InferenceClient:
         except (ValueError, KeyError) as e:
             raise InferenceError(f"{url} did not return a model list: {e}") from None
 
+    def only_model_id(self) -> str:
+        """The id of the one model a server without a listing serves (upstream 0.4.x), as its handshake names it."""
+        with self.new_session() as session:
+            meta = session.meta
+        for key in ("checkpoint_id", "model_id", "model_name"):
+            if meta.get(key) not in (None, ""):
+                return str(meta[key])
+        return "model"
+
+    def served_models(self) -> list[str]:
+        """The models a session can ask for: the server's listing, or the one model a server without one serves."""
+        try:
+            return self.list_models()
+        except NoModelListing:
+            return [self.only_model_id()]
+
     def new_session(self, model_id: str | None = None,
                     params: Mapping[str, Any] | None = None) -> InferenceSession:
         """Opens a session on `model_id` (None: the server's default, or its only model). `params` are session
