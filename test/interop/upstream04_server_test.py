@@ -102,9 +102,11 @@ def test_v2_refusals_read_as_one_clear_line(v2):
         RemotePolicy(v2.host, v2.port, session_params={"fps": 30}).new_session({})
 
 
-@pytest.mark.parametrize("kind", ["ee", "joints"])
-def test_v3_raw_output_is_decoded_by_the_declared_stack(v3, kind):
-    policy = RemotePolicy(v3.host, v3.port, resize=None, session_params=None if kind == "ee" else {"kind": kind})
+@pytest.mark.parametrize("rotation", ["quat", "quat_xyzw", "rotation_matrix", "rotvec", "rot6d"])
+def test_v3_raw_output_is_decoded_by_the_declared_stack(v3, rotation):
+    # The model turns the observed pose into `rotation` with 0.4.1's own geometry; we must read back the same pose.
+    params = None if rotation == "quat" else {"rotation": rotation}
+    policy = RemotePolicy(v3.host, v3.port, resize=None, session_params=params)
     obs = guide_observation(3)
     session = policy.new_session({})
     try:
@@ -113,10 +115,18 @@ def test_v3_raw_output_is_decoded_by_the_declared_stack(v3, kind):
         session.close()
     assert session._session.end_acknowledged is True
     assert policy.meta["protocol_version"] == 3
-    assert policy.meta["server.effective_params"] == {"kind": kind}
-    if kind == "ee":
-        assert_holds_pose(actions, obs)
-        return
+    assert policy.meta["server.effective_params"] == {"kind": "ee", "rotation": rotation}
+    assert_holds_pose(actions, obs)
+
+
+def test_v3_joint_targets_and_grip_binarized_by_the_declared_stack(v3):
+    policy = RemotePolicy(v3.host, v3.port, resize=None, session_params={"kind": "joints"})
+    obs = guide_observation(3)
+    session = policy.new_session({})
+    try:
+        actions = session.infer(obs)
+    finally:
+        session.close()
     assert [a.timestamp for a in actions] == pytest.approx([i / FPS for i in range(CHUNK)])
     for action in actions:
         assert isinstance(action.command, JointPosition)

@@ -7,9 +7,10 @@ Both run in `.venv-upstream04` as children of the test (this file is both ends, 
   `PauseOnUnavailable` then `ChunkedSchedule(fps)`.
 - `Upstream04Server("v3")`: `positronic_model_server.ModelServer` (protocol v3) whose sessions return the model's raw
   `{"action": (chunk, D)}` array and declare the client stack that decodes it, built with 0.4.1's own
-  `component`/`sequence`/`parallel`. The session parameter `kind` picks the stack: `ee` (absolute EE pose, quat),
-  `joints` (absolute joint positions, binarized grip), or `unsupported` (temporal stacking and a Cartesian delta,
-  which our client does not implement).
+  `component`/`sequence`/`parallel`. The session parameter `kind` picks the stack: `ee` (absolute EE pose, in the
+  rotation representation the parameter `rotation` names, converted by 0.4.1's own `geom`), `joints` (absolute joint
+  positions, binarized grip), or `unsupported` (temporal stacking and a Cartesian delta, which our client does not
+  implement).
 Each model holds the observed pose (or joints) and grip, so a test can check what came back; each stack is checked
 by 0.4.1's own client-side `from_spec` before it is served, so it is one 0.4.1 itself would run.
 """
@@ -98,7 +99,7 @@ def _serve_v2(chunk: int, fps: float, token: str | None, announce: Any) -> Any:
     return server, [wire], lambda: announce(wire.served_address.port)
 
 
-def _stack(kind: str, fps: float) -> dict[str, Any]:
+def _stack(kind: str, fps: float, rotation: str = "quat") -> dict[str, Any]:
     from positronic_model_server.spec import component, parallel, sequence
 
     schedule = component("chunked_schedule", fps=fps)
@@ -106,7 +107,7 @@ def _stack(kind: str, fps: float) -> dict[str, Any]:
         return sequence(schedule, component("metadata", values={"embodiment": "franka"}), parallel(
             component("select_observation_fields", mapping={"pose": "robot_state.ee_pose", "grip": "grip"}),
             component("absolute_position_action", tgt_ee_pose_key="robot_command.pose", tgt_grip_key="target_grip",
-                      rotation_rep="quat")), component("split_action_chunk"))
+                      rotation_rep=rotation)), component("split_action_chunk"))
     if kind == "joints":
         return sequence(schedule, component("binarize_grip_inference"), parallel(
             component("state_observation", state={"state": {"robot_state.q": 7, "grip": 1}}),
@@ -122,6 +123,8 @@ def _stack(kind: str, fps: float) -> dict[str, Any]:
 
 
 def _serve_v3(chunk: int, fps: float, token: str | None, announce: Any) -> Any:
+    import numpy as np
+    from positronic import geom
     from positronic.policy.spec import from_spec
     from positronic_model_server.server import Model, ModelServer, Session
     from positronic_model_server.server_wire import ServedHostPort
@@ -131,22 +134,24 @@ def _serve_v3(chunk: int, fps: float, token: str | None, announce: Any) -> Any:
         from_spec(_stack(kind, fps))  # 0.4.1's own client must be able to run every stack served here
 
     class HoldSession(Session):
-        def __init__(self, kind: str) -> None:
-            super().__init__(_stack(kind, fps), metadata={"stack_kind": kind})
-            self.kind = kind
+        def __init__(self, kind: str, rotation: str) -> None:
+            super().__init__(_stack(kind, fps, rotation), metadata={"stack_kind": kind})
+            self.kind, self.rotation = kind, geom.Rotation.Representation(rotation)
 
         def infer(self, observation: Any) -> Any:
             if self.kind == "joints":
                 return {"action": _held({"state": observation["state"]}, ("state",), chunk)}
-            return {"action": _held(observation, ("pose", "grip"), chunk)}
+            pose = np.asarray(observation["pose"], dtype=np.float64)
+            target = geom.Transform3D(pose[:3], geom.Rotation.from_quat(pose[3:])).as_vector(self.rotation)
+            return {"action": _held({"target": target, "grip": observation["grip"]}, ("target", "grip"), chunk)}
 
     class HoldModel(Model):
         def __init__(self) -> None:
-            super().__init__(parameters={"kind": "ee"},
+            super().__init__(parameters={"kind": "ee", "rotation": "quat"},
                              metadata={"type": "upstream04_hold", "checkpoint_id": "hold-v3"})
 
         def prepare_session(self, params: dict[str, Any]) -> Session:
-            return HoldSession(params["kind"])
+            return HoldSession(params["kind"], params["rotation"])
 
     server = ModelServer(HoldModel, auth_token=token)
     wire = WebsocketWire(ServedHostPort("127.0.0.1", 0))
