@@ -119,6 +119,21 @@ def test_v3_raw_output_is_decoded_by_the_declared_stack(v3, rotation):
     assert_holds_pose(actions, obs)
 
 
+def test_v3_images_go_as_jpeg_when_the_stack_says_encode_images(v3):
+    policy = RemotePolicy(v3.host, v3.port, resize=None, session_params={"kind": "images"})
+    obs = guide_observation(4)
+    # A one-pixel black and white checkerboard: raw, every pixel is pure; through JPEG, few stay so.
+    obs["image.wrist"] = np.repeat((np.indices((48, 64)).sum(axis=0) % 2 * 255).astype(np.uint8)[..., None], 3, -1)
+    session = policy.new_session({})
+    try:
+        actions = session.infer(obs)
+    finally:
+        session.close()
+    assert "encode_images v1" in policy.meta["client_stack"]
+    # The model saw what 0.4.1's deserialiser decoded from our JPEG.
+    assert actions[0].target_grip < 0.9  # raw, it would be 1.0
+
+
 def test_v3_joint_targets_and_grip_binarized_by_the_declared_stack(v3):
     policy = RemotePolicy(v3.host, v3.port, resize=None, session_params={"kind": "joints"})
     obs = guide_observation(3)

@@ -9,8 +9,9 @@ Both run in `.venv-upstream04` as children of the test (this file is both ends, 
   `{"action": (chunk, D)}` array and declare the client stack that decodes it, built with 0.4.1's own
   `component`/`sequence`/`parallel`. The session parameter `kind` picks the stack: `ee` (absolute EE pose, in the
   rotation representation the parameter `rotation` names, converted by 0.4.1's own `geom`), `joints` (absolute joint
-  positions, binarized grip), or `unsupported` (temporal stacking and a Cartesian delta, which our client does not
-  implement).
+  positions, binarized grip), `images` (as `ee`, plus the wrist camera sent as JPEG by the stack's `encode_images`;
+  the model answers, as the grip, the share of its pixels that are pure black or white, which JPEG blurs), or
+  `unsupported` (temporal stacking and a Cartesian delta, which our client does not implement).
 Each model holds the observed pose (or joints) and grip, so a test can check what came back; each stack is checked
 by 0.4.1's own client-side `from_spec` before it is served, so it is one 0.4.1 itself would run.
 """
@@ -108,6 +109,12 @@ def _stack(kind: str, fps: float, rotation: str = "quat") -> dict[str, Any]:
             component("select_observation_fields", mapping={"pose": "robot_state.ee_pose", "grip": "grip"}),
             component("absolute_position_action", tgt_ee_pose_key="robot_command.pose", tgt_grip_key="target_grip",
                       rotation_rep=rotation)), component("split_action_chunk"))
+    if kind == "images":
+        return sequence(schedule, parallel(
+            component("select_observation_fields",
+                      mapping={"pose": "robot_state.ee_pose", "grip": "grip", "wrist": "image.wrist"}),
+            component("absolute_position_action", tgt_ee_pose_key="robot_command.pose", tgt_grip_key="target_grip",
+                      rotation_rep=rotation)), component("split_action_chunk"), component("encode_images"))
     if kind == "joints":
         return sequence(schedule, component("binarize_grip_inference"), parallel(
             component("state_observation", state={"state": {"robot_state.q": 7, "grip": 1}}),
@@ -130,7 +137,7 @@ def _serve_v3(chunk: int, fps: float, token: str | None, announce: Any) -> Any:
     from positronic_model_server.server_wire import ServedHostPort
     from positronic_model_server.websocket_wire import WebsocketWire
 
-    for kind in ("ee", "joints", "unsupported"):
+    for kind in ("ee", "images", "joints", "unsupported"):
         from_spec(_stack(kind, fps))  # 0.4.1's own client must be able to run every stack served here
 
     class HoldSession(Session):
@@ -143,7 +150,13 @@ def _serve_v3(chunk: int, fps: float, token: str | None, announce: Any) -> Any:
                 return {"action": _held({"state": observation["state"]}, ("state",), chunk)}
             pose = np.asarray(observation["pose"], dtype=np.float64)
             target = geom.Transform3D(pose[:3], geom.Rotation.from_quat(pose[3:])).as_vector(self.rotation)
-            return {"action": _held({"target": target, "grip": observation["grip"]}, ("target", "grip"), chunk)}
+            grip = observation["grip"]
+            if self.kind == "images":
+                wrist = observation["wrist"]  # 0.4.1's deserialiser has decoded the JPEG back into an array
+                if not (isinstance(wrist, np.ndarray) and wrist.dtype == np.uint8 and wrist.ndim == 3):
+                    raise ValueError(f"the wrist image arrived as {type(wrist).__name__}")
+                grip = float(np.isin(wrist, (0, 255)).mean())
+            return {"action": _held({"target": target, "grip": grip}, ("target", "grip"), chunk)}
 
     class HoldModel(Model):
         def __init__(self) -> None:

@@ -14,8 +14,10 @@ from typing import Any
 
 from positronic_core.codecs.image_resize import downscale_to_fit, is_image
 from positronic_core.policy.declared_stack import DeclaredStack, UnsupportedStack, read_stack
+from positronic_core.policy.stack_codecs import is_rgb_image
 from positronic_core.robot.commands import Action, action_from_wire
 from positronic_core.wire.client import InferenceClient, InferenceError, InferenceSession
+from positronic_core.wire.envelope import jpeg_image
 from positronic_core.wire.messages import DEFAULT_PORT, TOKEN_ENV
 
 
@@ -48,6 +50,10 @@ class RemoteSession:
             observation = {k: downscale_to_fit(v, self._resize) if is_image(v) else v for k, v in observation.items()}
         if self._stack is None:
             return parse_result(self._session.infer(observation))
+        if self._session.meta.get("compress_images") and not self._session.protocol.returns_model_output:
+            # A v2 server that asks for compressed images gets JPEG, as 0.4.x's own client sends (v3 stacks say so
+            # themselves, with encode_images).
+            observation = {k: jpeg_image(v) if is_rgb_image(v) else v for k, v in observation.items()}
         where = f"policy server at {self._session.client.where} ({self._session.protocol.label})"
         try:
             request = self._stack.encode(observation)

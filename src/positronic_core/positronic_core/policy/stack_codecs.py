@@ -20,6 +20,7 @@ import numpy as np
 
 from positronic_core.geometry import quat_wxyz_to_matrix, quat_xyzw_to_wxyz
 from positronic_core.robot.commands import CartesianPosition, JointPosition
+from positronic_core.wire.envelope import JPEG_QUALITY, jpeg_image
 
 ROBOT_COMMAND = "robot_command"
 TARGET_GRIP = "target_grip"
@@ -240,6 +241,53 @@ class StateObservation(StackCodec):
         return out
 
 
+def is_rgb_image(value: Any) -> bool:
+    return isinstance(value, np.ndarray) and value.dtype == np.uint8 and value.ndim >= 3 and value.shape[-1] == 3 \
+        and min(value.shape[-3:-1]) > 0
+
+
+class EncodeImages(StackCodec):
+    """RGB images -> JPEG (the server decodes them back to arrays): every uint8 (..., H, W, 3) array, or only those
+    at `paths` (lists of map keys and list indices)."""
+
+    def __init__(self, paths: Sequence[Sequence[str | int]] | None = None, quality: int = JPEG_QUALITY) -> None:
+        if isinstance(quality, bool) or not isinstance(quality, int) or not 0 <= quality <= 100:
+            raise UnsupportedArgument(f"quality={quality!r} (a JPEG quality is 0..100)")
+        self.paths = None if paths is None else [list(path) for path in paths]
+        self.quality = quality
+
+    def encode(self, data: dict[str, Any]) -> dict[str, Any]:
+        if self.paths is None:
+            return _map_leaves(data, lambda v: jpeg_image(v, self.quality) if is_rgb_image(v) else v)
+        for path in self.paths:
+            data = _update_at(data, path, lambda v: jpeg_image(np.asarray(v), self.quality))
+        return data
+
+    def decode(self, data: Any) -> Any:
+        return data
+
+
+def _map_leaves(value: Any, transform: Callable[[Any], Any]) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _map_leaves(v, transform) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_map_leaves(v, transform) for v in value)
+    return transform(value)
+
+
+def _update_at(value: Any, path: Sequence[str | int], transform: Callable[[Any], Any]) -> Any:
+    if not path:
+        return transform(value)
+    key, rest = path[0], path[1:]
+    if isinstance(value, Mapping):
+        return {**value, key: _update_at(value[key], rest, transform)}
+    if isinstance(value, (list, tuple)) and isinstance(key, int):
+        items = list(value)
+        items[key] = _update_at(items[key], rest, transform)
+        return type(value)(items)
+    raise ValueError(f"path {list(path)!r} does not lead to an image")
+
+
 class UnsupportedArgument(ValueError):
     """A component this client runs, configured in a way it does not."""
 
@@ -255,4 +303,5 @@ CODECS: dict[str, dict[int, Callable[..., StackCodec]]] = {
     "select_observation_fields": {1: SelectObservationFields},
     "rename_observation_fields": {1: RenameObservationFields},
     "state_observation": {1: StateObservation},
+    "encode_images": {1: EncodeImages},
 }
