@@ -195,6 +195,8 @@ def test_validate_server_evaluates_the_one_model_each_server_serves(v2, v3, tmp_
         assert episode.static["inference.policy.server.checkpoint_id"] == model
     out = capsys.readouterr().out
     assert "1 of 1 model completed" in out
+    assert validate_server(v2.host, v2.port, output_dir=str(tmp_path), models="7") == 2
+    assert "model(s) 7 not served by the policy server" in capsys.readouterr().err
 
 
 def test_a_token_server_refuses_with_403_and_our_client_says_why(tmp_path, capsys):

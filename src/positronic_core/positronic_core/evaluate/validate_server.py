@@ -239,8 +239,8 @@ def plan(available: Sequence[str], models: str | Sequence[Any] | None, root: Pat
         missing = [m for m in wanted if m not in available]
         if missing:
             listed = "serves only" if only_model else "lists"
-        raise UsageError(f"model(s) {', '.join(missing)} not {'served' if only_model else 'listed'} by the policy "
-                         f"server at {where}; it {listed}: {', '.join(available)}")
+            raise UsageError(f"model(s) {', '.join(missing)} not {'served' if only_model else 'listed'} by the "
+                             f"policy server at {where}; it {listed}: {', '.join(available)}")
     targets, seen = [], {}
     for model_id in wanted:
         name = directory_name(model_id)
