@@ -172,7 +172,11 @@ def test_the_policy_node_lists_and_plays_an_upstream_0_4_1_v3_server(tmp_path, n
         try:
             models = client.call("/policy/list_models")
             assert models.success and list(models.models) == ["hold-v3"], models.message
-            assert client.call("/episode/start", task="hold still").success
+            deadline = time.monotonic() + 120
+            while not (started := client.call("/episode/start", task="hold still")).success:
+                # The driver answers before the sim node has come up; a user's script would retry the same way.
+                assert "not available" in started.message and time.monotonic() < deadline, started.message
+                client.spin_for(1.0)
             # The server's raw output, decoded by the stack it declared, reaches the arm as Cartesian targets.
             client.spin_until(lambda: len(client.commands) >= 10, 120, "commands from the 0.4.1 server")
             assert client.stats[-1].session_open and not client.stats[-1].errors
