@@ -31,11 +31,12 @@ from positronic_core.robot.commands import CartesianPosition, JointPosition
 from positronic_core.wire.client import InferenceClient, InferenceError, NoModelListing
 
 pytestmark = [pytest.mark.skipif(upstream04_missing_reason() is not None, reason=str(upstream04_missing_reason())),
-              pytest.mark.timeout(300)]
+              pytest.mark.timeout(600)]
 
 BIN = Path(sys.executable).parent / "positronic-inference"
-#: Two simulated seconds of small frames: several chunks, a few seconds of wall time.
-SIM = ["--driver.simulation_time=2", "--driver.num_iterations=1", "--camera_width=96", "--camera_height=72"]
+#: Two simulated seconds of one small camera: several chunks, a few seconds of wall time on an idle machine.
+SIM = ["--driver.simulation_time=2", "--driver.num_iterations=1", "--camera_width=96", "--camera_height=72",
+       "--cameras=image.wrist"]
 
 
 @pytest.fixture(scope="module")
