@@ -96,7 +96,7 @@ def test_v2_remote_policy_plays_the_servers_commands_on_its_declared_schedule(v2
 
 
 def test_v2_refusals_read_as_one_clear_line(v2):
-    with pytest.raises(InferenceError, match=r"HTTP 403 .*model id in the path .*serves one model"):
+    with pytest.raises(InferenceError, match=r"HTTP 403 .*model id in the path: such a server serves one model"):
         InferenceClient(v2.host, v2.port).new_session("1")
     # 0.4.1's PolicyServer built from an instantiated deployment takes no session parameters.
     with pytest.raises(InferenceError, match="Session params require a config-launched pipeline"):

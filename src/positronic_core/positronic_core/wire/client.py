@@ -132,10 +132,10 @@ class InferenceSession:
             return ""
         # Upstream 0.4.x refuses the upgrade with 403 both for a credential and for any path but /api/v1/session.
         causes = ["a wrong token" if self.client.token else
-                  "a missing token (set --policy.token or POSITRONIC_AUTH_TOKEN)"]
+                  "a missing token: set --policy.token or POSITRONIC_AUTH_TOKEN"]
         if self.model_id is not None:
-            causes.append("a model id in the path (such a server serves one model: leave the model id unset)")
-        return f" (an upstream 0.4.x server answers 403 to {' or to '.join(causes)})"
+            causes.append("a model id in the path: such a server serves one model, so leave the model id unset")
+        return f" (an upstream 0.4.x server answers 403 to {'; or to '.join(causes)})"
 
     def _recv(self, timeout: float, during: str) -> Any:
         try:
