@@ -172,6 +172,7 @@ def test_sim_records_an_episode_against_each_0_4_1_server(v2, v3, tmp_path):
     assert v3_episode.static["inference.policy.client_stack"] == [
         "chunked_schedule v3", "binarize_grip_inference v1", "state_observation v1", "absolute_joints_action v1",
         "split_action_chunk v1"]
+    assert v3_episode.static["inference.policy.client.action_fps"] == FPS
     joints = np.asarray(v3_episode.signal("robot_commands.joints").values)
     assert len(joints) >= 2 * CHUNK
     np.testing.assert_allclose(joints[0], np.asarray(v3_episode.signal("robot_state.q").values)[0], atol=1e-3)

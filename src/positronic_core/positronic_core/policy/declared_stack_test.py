@@ -23,9 +23,12 @@ def ee_stack(**schedule):
 
 
 def test_an_absolute_ee_stack_encodes_the_model_input_and_times_its_chunk():
-    stack = read_stack({"local_stack": ee_stack()}, "protocol v3")
-    assert stack.components == ["chunked_schedule v3", "select_observation_fields v1",
+    spec = ee_stack()
+    spec["seq"].insert(1, component("metadata", values={"embodiment": "franka"}))
+    stack = read_stack({"local_stack": spec}, "protocol v3")
+    assert stack.components == ["chunked_schedule v3", "metadata v1", "select_observation_fields v1",
                                 "absolute_position_action v1", "split_action_chunk v1"]
+    assert stack.meta == {"embodiment": "franka", "action_fps": 10.0}
     observation = {"robot_state.ee_pose": np.array([0.1, 0.2, 0.3, 1.0, 0.0, 0.0, 0.0]), "grip": 0.25,
                    "image.wrist": np.zeros((4, 4, 3), np.uint8), "task": "stack"}
     assert set(stack.encode(observation)) == {"pose", "grip"}

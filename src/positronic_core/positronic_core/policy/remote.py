@@ -100,7 +100,7 @@ class RemotePolicy:
         self.session_params = dict(session_params) if session_params else None
         self._server_meta: dict[str, Any] = {}
         self._protocol_version = 1
-        self._stack_components: list[str] = []
+        self._stack: DeclaredStack | None = None
 
     @property
     def meta(self) -> dict[str, Any]:
@@ -109,8 +109,11 @@ class RemotePolicy:
             meta["model_id"] = self.model_id
         if self._protocol_version > 1:
             meta["protocol_version"] = self._protocol_version
-        if self._stack_components:
-            meta["client_stack"] = self._stack_components
+        if self._stack is not None:
+            # What this side ran of the declared stack, and what the stack states (its action rate, the metadata
+            # codecs it carries), recorded as 0.4.x records its client stack's meta.
+            meta["client_stack"] = list(self._stack.components)
+            meta["client"] = self._stack.meta
         if self.session_params:
             meta["session_params"] = self.session_params
         for key, value in self._server_meta.items():
@@ -128,7 +131,7 @@ class RemotePolicy:
                 raise InferenceError(f"policy server at {self.client.where}: {e}") from None
         self._server_meta = session.meta
         self._protocol_version = session.protocol.version
-        self._stack_components = [] if stack is None else list(stack.components)
+        self._stack = stack
         return RemoteSession(session, self.resize, stack)
 
     def close(self) -> None:
