@@ -1,7 +1,8 @@
 """The four nodes as their own processes, driven through their services from an rclpy client the way a user's
 script would: models listed from a live `positronic-policy-server --backend=hold_pose`, a manual episode started,
 the server killed mid-episode (the arm holds within one tick, seen on the command topic), the episode saved,
-converted and scored, and the next episode reconnecting. Also: a bad parameter stops a node at start, naming it.
+converted and scored, and the next episode reconnecting. The policy node also drives the arm from upstream 0.4.1's
+own protocol v3 server, whose one model it lists. Also: a bad parameter stops a node at start, naming it.
 Needs rclpy and rosbags only, so it runs on PyPI's ROS 2 wheels as on a full install."""
 
 import socket
@@ -151,6 +152,39 @@ def test_services_a_live_server_its_loss_and_a_reconnect(tmp_path, no_process_le
         client.close()
         stop_processes([*nodes, server])
         log.close()
+
+
+def test_the_policy_node_lists_and_plays_an_upstream_0_4_1_v3_server(tmp_path, no_process_left):
+    from upstream04 import upstream04_missing_reason
+    from upstream04_servers import Upstream04Server
+
+    if upstream04_missing_reason() is not None:
+        pytest.skip(upstream04_missing_reason())
+    log = open(tmp_path / "nodes.log", "w")
+    with Upstream04Server("v3") as server:
+        nodes = [
+            start_node("sim_node", log, "camera_width:=160", "camera_height:=120"),
+            start_node("policy_node", log, "use_sim_time:=true", "policy:=remote", "host:=127.0.0.1",
+                       f"port:={server.port}"),
+            start_node("episode_driver_node", log, "use_sim_time:=true", "mode:=manual"),
+        ]
+        client = Client()
+        try:
+            models = client.call("/policy/list_models")
+            assert models.success and list(models.models) == ["hold-v3"], models.message
+            deadline = time.monotonic() + 120
+            while not (started := client.call("/episode/start", task="hold still")).success:
+                # The driver answers before the sim node has come up; a user's script would retry the same way.
+                assert "not available" in started.message and time.monotonic() < deadline, started.message
+                client.spin_for(1.0)
+            # The server's raw output, decoded by the stack it declared, reaches the arm as Cartesian targets.
+            client.spin_until(lambda: len(client.commands) >= 10, 120, "commands from the 0.4.1 server")
+            assert client.stats[-1].session_open and not client.stats[-1].errors
+            assert client.call("/episode/stop", save=False).success
+        finally:
+            client.close()
+            stop_processes(nodes)
+            log.close()
 
 
 @pytest.mark.parametrize("node, params, named", [

@@ -1,4 +1,4 @@
-"""`policy_node`: a Positronic policy (scripted expert, local ACT, or a remote protocol v1 server) on ROS topics.
+"""`policy_node`: a Positronic policy (scripted expert, local ACT, or a remote inference server) on ROS topics.
 
 Runs the policy on the core's one control loop, on the node's clock (ROS time, so `use_sim_time` works) with
 inference on a worker thread; `TopicRobot` is the loop's robot: it holds `/joint_states`, `/ee_pose`,
@@ -36,8 +36,11 @@ def policy_fields(kind: str, params: dict[str, Any]) -> dict[str, Any]:
     """ROS parameters -> the command line's `--policy.<field>` values (ROS parameters cannot be None: an empty
     string or 0 stands for "not set")."""
     if kind == "remote":
+        session_params = json.loads(params["session_params"]) if params["session_params"] else None
+        if session_params is not None and not isinstance(session_params, dict):
+            raise ValueError(f"session_params must be a JSON object, got {params['session_params']!r}")
         return {"host": params["host"], "port": int(params["port"]), "model_id": params["model_id"] or None,
-                "resize": int(params["resize"]) if params["resize"] > 0 else None}
+                "resize": int(params["resize"]) if params["resize"] > 0 else None, "session_params": session_params}
     if kind == "act":
         return {"base.checkpoints_dir": params["checkpoints_dir"], "base.checkpoint": params["checkpoint"] or None,
                 "base.device": params["device"], "codec": params["codec"]}
@@ -65,8 +68,11 @@ class PolicyNode(Node):
         settings = {
             "host": param("host", "localhost", "remote: policy server host"),
             "port": param("port", 8000, "remote: policy server port"),
-            "model_id": param("model_id", "", "remote: checkpoint id; empty = the server's latest"),
+            "model_id": param("model_id", "", "remote: checkpoint id; empty = the server's latest (or its only "
+                              "model: upstream 0.4.x servers serve one)"),
             "resize": param("resize", 640, "remote: downscale images whose longest side exceeds this; 0 = never"),
+            "session_params": param("session_params", "", "remote: session parameters an upstream 0.4.x server "
+                                    "declares, as a JSON object; empty = none"),
             "checkpoints_dir": param("checkpoints_dir", "", "act: LeRobot checkpoints directory"),
             "checkpoint": param("checkpoint", "", "act: checkpoint id; empty = the highest step"),
             "codec": param("codec", "ee", "act: ee or joints"),
@@ -162,7 +168,7 @@ class PolicyNode(Node):
         client = getattr(self.policy, "client", None)
         try:
             if client is not None:
-                response.models = client.list_models()
+                response.models = client.served_models()
             else:
                 checkpoint = self.policy.meta.get("checkpoint_id")
                 response.models = [str(checkpoint)] if checkpoint else []

@@ -1,8 +1,8 @@
 """Policies for `--policy=`.
 
 - `.scripted` (default): the built-in expert; reads the simulator's privileged cube poses.
-- `.remote`: a protocol v1 server (`--policy.host`, `--policy.port`, `--policy.model_id`, `--policy.resize`,
-  `--policy.token`).
+- `.remote`: an inference server, ours or upstream's (protocol v1, v2 or v3) (`--policy.host`, `--policy.port`,
+  `--policy.model_id`, `--policy.resize`, `--policy.token`, `--policy.session_params`).
 - `@positronic_core.cfg.policy.act_absolute`: a LeRobot ACT checkpoint run in-process
   (`--policy.base.checkpoints_dir`, `--policy.base.checkpoint`, `--policy.base.device`, `--policy.codec`).
 """
@@ -41,6 +41,7 @@ def build_policy(kind: str, fields: Mapping[str, Any] | None = None) -> Policy:
 
 
 scripted = cfn.Config(ScriptedStackingPolicy)
-remote = cfn.Config(RemotePolicy, host="localhost", port=8000, model_id=None, resize=640, token=None)
+remote = cfn.Config(RemotePolicy, host="localhost", port=8000, model_id=None, resize=640, token=None,
+                    session_params=None)
 act_absolute = cfn.Config(_act_absolute, base=cfn.Config(act), codec="ee")
 act_joints = act_absolute.override(codec="joints")

@@ -25,15 +25,19 @@ def sim(policy=None, driver=None, output_dir: str | None = None, policy_fps: flo
 
     Policy:
       --policy=.scripted        The built-in expert, which reads the simulator's cube poses (the default).
-      --policy=.remote          A model on a protocol v1 inference server:
+      --policy=.remote          A model on an inference server: ours or upstream 0.2.x (protocol v1), or upstream
+                                0.4.x (v2, v3: one model per server; on v3 this side runs the codec stack it declares)
         --policy.host, --policy.port      the server (default localhost:8000)
-        --policy.model_id                 the checkpoint to use (default: the server's latest)
+        --policy.model_id                 the checkpoint to use (default: the server's latest; leave it unset for
+                                          a 0.4.x server, which serves one model)
         --policy.resize                   downscale images whose longest side exceeds this many pixels before
                                           sending them (None sends them as rendered)
         --policy.token                    bearer token for a server bound beyond loopback
                                           (default: $POSITRONIC_AUTH_TOKEN)
         --policy.connect_timeout          seconds to wait for the server to accept the connection
         --policy.infer_timeout            seconds to wait for one chunk of actions
+        --policy.session_params           session parameters a 0.4.x server declares, as a map, e.g.
+                                          --policy.session_params='{"horizon_sec": 1.0}'
       --policy=.act_absolute, --policy=.act_joints
                                 A LeRobot ACT checkpoint run in this process (needs torch and LeRobot):
         --policy.base.checkpoints_dir     LeRobot's training output directory

@@ -1,5 +1,8 @@
 """`validate-server`: run every model a policy server lists through the same simulated episodes, then compare them.
 
+A server without a model listing (upstream 0.4.x: `GET /api/v1/models` is 404, one model per server) is validated
+on the one model it serves: the session's handshake names it (`checkpoint_id`), and sessions name no model.
+
 Each model records into its own dataset, `<output_dir>/<model_id>/`, so a checkpoint's episodes never mix with
 another's (upstream's utilities/validate_server.py wrote every model into one directory and told them apart only by
 a static some servers do not send). Every model runs seeds seed, seed+1, ..., so the paired comparison at the end
@@ -24,7 +27,7 @@ from typing import Any
 
 from positronic_core.dataset import layout
 from positronic_core.stacking_task import CAMERAS, TASK
-from positronic_core.wire.client import InferenceClient, InferenceError
+from positronic_core.wire.client import InferenceClient, InferenceError, NoModelListing
 from positronic_core.wording import plural
 
 PROG = "validate-server"
@@ -39,6 +42,12 @@ class UsageError(ValueError):
 class ModelTarget:
     model_id: str
     directory: Path
+    #: The server serves only this model, at /api/v1/session (upstream 0.4.x): sessions must not name it.
+    only_model: bool = False
+
+    @property
+    def session_model(self) -> str | None:
+        return None if self.only_model else self.model_id
 
     def existing_episodes(self) -> int:
         return len(layout.episode_dirs(self.directory))
@@ -70,10 +79,12 @@ def validate_server(host: str = "localhost", port: int = 8000, output_dir: str |
     OUTPUT_DIR and, when exactly two models ran, their paired comparison on the shared seeds (exact McNemar).
 
     Flags:
-      --host=localhost --port=8000   The policy server (protocol v1).
+      --host=localhost --port=8000   The policy server: ours, upstream 0.2.x, or upstream 0.4.x (one model per
+                                     server, validated as the one model; its client stack runs here).
       --output_dir=DIR               Required. Each model's episodes go to DIR/<model_id>/.
       --episodes=10                  Episodes per model.
-      --models=ID,ID                 Only these models, in this order (default: all the server lists).
+      --models=ID,ID                 Only these models, in this order (default: all the server lists, or the one
+                                     it serves).
       --simulation_time=15           Seconds of simulated time per episode.
       --seed=0                       Episode i of every model uses seed+i, so models see identical scenes.
       --task="..."                   Instruction sent to the policy and recorded with each episode.
@@ -97,19 +108,23 @@ def validate_server(host: str = "localhost", port: int = 8000, output_dir: str |
     except (UsageError, ValueError) as e:
         return _error(str(e), 2)
     client = InferenceClient(settings.host, settings.port, token=settings.token)
+    only_model = False
     try:
-        available = client.list_models()
+        try:
+            available = client.list_models()
+        except NoModelListing:
+            available, only_model = [client.only_model_id()], True
     except InferenceError as e:
         return _error(f"{e}; nothing was run")
     try:
-        targets = plan(available, models, settings.root, client.where)
+        targets = plan(available, models, settings.root, client.where, only_model=only_model)
     except UsageError as e:
         return _error(str(e), 2)
     print_plan(targets, settings, client.where)
     if dry_run:
         print("dry run: nothing was run or written", flush=True)
         return 0
-    return _run_all(client, targets, settings, bool(continue_on_error), bool(simulate_timeout))
+    return _run_all(targets, settings, bool(continue_on_error), bool(simulate_timeout))
 
 
 @dataclass(frozen=True)
@@ -212,8 +227,9 @@ def directory_name(model_id: str) -> str:
 
 
 def plan(available: Sequence[str], models: str | Sequence[Any] | None, root: Path,
-         where: str) -> list[ModelTarget]:
-    """The models to run, each with its dataset directory; UsageError if a requested id is not served."""
+         where: str, only_model: bool = False) -> list[ModelTarget]:
+    """The models to run, each with its dataset directory; UsageError if a requested id is not served.
+    `only_model`: `available` is the one model a server without a listing serves."""
     if not available:
         raise UsageError(f"the policy server at {where} lists no models; nothing to validate")
     wanted = parse_model_ids(models)
@@ -222,8 +238,9 @@ def plan(available: Sequence[str], models: str | Sequence[Any] | None, root: Pat
     else:
         missing = [m for m in wanted if m not in available]
         if missing:
-            raise UsageError(f"model(s) {', '.join(missing)} not listed by the policy server at {where}; "
-                             f"it lists: {', '.join(available)}")
+            listed = "serves only" if only_model else "lists"
+            raise UsageError(f"model(s) {', '.join(missing)} not {'served' if only_model else 'listed'} by the "
+                             f"policy server at {where}; it {listed}: {', '.join(available)}")
     targets, seen = [], {}
     for model_id in wanted:
         name = directory_name(model_id)
@@ -231,7 +248,7 @@ def plan(available: Sequence[str], models: str | Sequence[Any] | None, root: Pat
             raise UsageError(f"models {seen[name]!r} and {model_id!r} would share the directory {root / name}; "
                              "select one of them with --models")
         seen[name] = model_id
-        targets.append(ModelTarget(model_id, root / name))
+        targets.append(ModelTarget(model_id, root / name, only_model))
     return targets
 
 
@@ -244,8 +261,8 @@ def print_plan(targets: Sequence[ModelTarget], settings: _Settings, where: str) 
         print(f"  [{i}/{len(targets)}] {target.model_id} -> {target.directory} ({state})", flush=True)
 
 
-def _run_all(client: InferenceClient, targets: Sequence[ModelTarget], settings: _Settings,
-             continue_on_error: bool, simulate_timeout: bool) -> int:
+def _run_all(targets: Sequence[ModelTarget], settings: _Settings, continue_on_error: bool,
+             simulate_timeout: bool) -> int:
     from positronic_core.dataset.errors import DatasetError
     from positronic_core.sim.stack_cubes import StackCubesSim
 
@@ -260,7 +277,7 @@ def _run_all(client: InferenceClient, targets: Sequence[ModelTarget], settings: 
         for i, target in enumerate(targets, 1):
             position = f"{i}/{len(targets)}"
             try:
-                result = _run_model(client, robot, target, settings, position, simulate_timeout)
+                result = _run_model(robot, target, settings, position, simulate_timeout)
             except DatasetError as e:
                 results.append(ModelResult(target, error=str(e)))
                 _error(f"cannot record model {target.model_id}: {e}; stopping")
@@ -286,7 +303,7 @@ def _run_all(client: InferenceClient, targets: Sequence[ModelTarget], settings: 
     return 0 if len(results) == len(targets) and all(r.ok for r in results) else 1
 
 
-def _run_model(client: InferenceClient, robot: Any, target: ModelTarget, settings: _Settings, position: str,
+def _run_model(robot: Any, target: ModelTarget, settings: _Settings, position: str,
                simulate_timeout: bool) -> ModelResult:
     from positronic_core.policy.remote import RemotePolicy
     from positronic_core.runtime.drivers.timed import TimedDriver
@@ -297,14 +314,14 @@ def _run_model(client: InferenceClient, robot: Any, target: ModelTarget, setting
           f"-> {target.directory}", flush=True)
     started = time.monotonic()
     result = ModelResult(target)
+    policy = RemotePolicy(settings.host, settings.port, target.session_model, resize=settings.resize,
+                          token=settings.token)
     try:
-        meta = _open_and_close_session(client, target.model_id)
+        meta = _open_and_close_session(policy)
     except InferenceError as e:
         result.error = str(e)
         return result
     print(f"[{position}] server ready: {_describe(meta)}", flush=True)
-    policy = RemotePolicy(settings.host, settings.port, target.model_id, resize=settings.resize,
-                          token=settings.token)
     runtime = SimRuntime(robot, policy, output_dir=target.directory, policy_fps=settings.policy_fps,
                          cameras=CAMERAS, simulate_timeout=simulate_timeout, seed=settings.seed, out=sys.stdout,
                          statics=simulation_statics(settings.render_quality, settings.camera_size))
@@ -327,11 +344,11 @@ def _run_model(client: InferenceClient, robot: Any, target: ModelTarget, setting
     return result
 
 
-def _open_and_close_session(client: InferenceClient, model_id: str) -> dict[str, Any]:
-    # Opening a session makes the server load the model, so a model it cannot load is found before its dataset
-    # directory exists.
-    with client.new_session(model_id) as session:
-        return dict(session.meta)
+def _open_and_close_session(policy: Any) -> dict[str, Any]:
+    # Opening a session makes the server load the model and declare its client stack, so a model it cannot load,
+    # or a stack this client cannot run, is found before its dataset directory exists.
+    policy.new_session({}).close()
+    return {key.removeprefix("server."): value for key, value in policy.meta.items() if key.startswith("server.")}
 
 
 def _describe(meta: Mapping[str, Any]) -> str:

@@ -110,3 +110,15 @@ def test_scalar_that_does_not_fit_its_dtype():
     frame = msgpack.packb({b"__npgeneric__": True, b"data": 300, b"dtype": "|u1"}, use_bin_type=True)
     with pytest.raises(WireError, match="does not fit"):
         unpackb(frame)
+
+
+def test_jpeg_images_carry_one_jpeg_per_frame_and_what_restores_their_shape():
+    from positronic_core.wire.envelope import jpeg_image
+
+    single = jpeg_image(np.zeros((8, 6, 3), np.uint8))
+    assert single[b"__jpeg__"] is True and single[b"ndim"] == 3 and len(single[b"frames"]) == 1
+    assert single[b"frames"][0][:2] == b"\xff\xd8"  # a JPEG start-of-image marker
+    stack = jpeg_image(np.zeros((2, 3, 8, 6, 3), np.uint8))
+    assert stack[b"shape"] == [2, 3, 8, 6, 3] and len(stack[b"frames"]) == 6
+    with pytest.raises(WireError, match="must be"):
+        jpeg_image(np.zeros((8, 6), np.uint8))
