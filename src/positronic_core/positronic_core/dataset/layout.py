@@ -73,6 +73,15 @@ def frames_file(episode: Path, name: str) -> Path:
     return episode / f"{name}{FRAMES_SUFFIX}"
 
 
+OUR_COMMANDS = "robot_commands."
+UPSTREAM_COMMANDS = "robot_command."  # upstream 0.4.x's name for the same signals
+
+
+def upstream_command_name(name: str) -> str | None:
+    """`robot_command.<x>` for our `robot_commands.<x>`, else None."""
+    return UPSTREAM_COMMANDS + name[len(OUR_COMMANDS):] if name.startswith(OUR_COMMANDS) else None
+
+
 def check_signal_name(name: object) -> str:
     """Return `name` if it can name a signal file, else raise ValueError saying why."""
     if not isinstance(name, str) or not name:
