@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from positronic_core.dataset.edits import EditLogs, EpisodeEdits, episode_uid, log_dirs
+from positronic_core.dataset.edits import EDITS_FILE, EditLogs, EpisodeEdits, episode_uid, log_dirs
 from positronic_core.dataset.errors import DatasetError
 from positronic_core.review.episode_watch import EpisodeWatch
 from positronic_core.runs.discovery import find_dataset_roots
@@ -54,6 +54,7 @@ COLUMNS = (
     Column("outcome", "Outcome", "text"),
     Column("score", "Score", "number"),
     Column("failure_mode", "Failure mode", "text"),
+    Column("progress", "Progress", "text"),  # the highest stage on 0.4.x's progress ladder, if marked
 )
 COLUMN_BY_KEY = {c.key: c for c in COLUMNS}
 _NUMBER_FILTER = re.compile(r"^\s*(>=|<=|>|<|=)?\s*(-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)\s*$")
@@ -310,6 +311,25 @@ class EpisodeIndex:
             self._generation += 1
             self._orders.clear()
         return self.row(ref)
+
+    def reread_edited(self, refs: list[str]) -> bool:
+        """Re-read the rows of `refs` whose own edit log changed since they were read (0.4.x's tools append to
+        it); True if any did. Meant for the rows a page shows: a stat each, not a scan of the whole table."""
+        changed = False
+        for ref in refs:
+            with self._lock:
+                located = self._refs.get(ref)
+            if located is None:
+                continue
+            try:
+                stat = (located.path / EDITS_FILE).stat()
+                now: tuple[int, int] | None = (stat.st_size, stat.st_mtime_ns)
+            except OSError:
+                now = None
+            if now != self._edit_logs.stamp(located.path):
+                self.reread(ref)
+                changed = True
+        return changed
 
     def _reread_edited_datasets(self) -> None:
         """Re-read the rows of datasets whose shared edit logs (dataset root and above) changed since read."""

@@ -58,6 +58,7 @@ DEFAULT_CLIPS = "clips"  # the dataset, in the served directory, that the page e
 MAX_QUERY_FIELDS = 64
 MAX_SIGNALS_PER_REQUEST = 64
 STATIC_DIR = Path(__file__).parent / "static"
+MAX_STATIC_TEXT = 2000  # longer static texts are shown by kind and size
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self'; "
        "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
 _CHUNK = 256 * 1024
@@ -79,11 +80,15 @@ def _assets() -> dict[str, Path]:
 
 
 def json_safe(value: Any) -> Any:
-    """Statics and meta as JSON the browser can parse: bytes summarised, non-finite floats as text."""
+    """Statics and meta as JSON the browser can parse: bytes and long texts (0.4.x records its robot's URDF, scene
+    XML and meshes as statics) summarised by kind and size, non-finite floats as text."""
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     if isinstance(value, bytes):
         return f"<{len(value)} bytes>"
+    if isinstance(value, str) and len(value) > MAX_STATIC_TEXT:
+        kind = "XML text" if value.lstrip().startswith("<") else "text"
+        return f"<{kind}, {len(value)} characters>"
     if isinstance(value, dict):
         return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -142,6 +147,8 @@ class ReviewApp:
         self.index.refresh_scores(min_interval_s=0.5)
         try:
             result = self.index.query(page=page, page_size=page_size, **table)
+            if self.index.reread_edited([row["ref"] for row in result["rows"]]):
+                result = self.index.query(page=page, page_size=page_size, **table)
         except QueryError as exc:
             raise ApiError(400, str(exc)) from None
         status = self.index.status()
