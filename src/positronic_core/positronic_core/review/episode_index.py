@@ -292,8 +292,8 @@ class EpisodeIndex:
     def reread(self, ref: str) -> dict[str, Any] | None:
         """Read one listed episode's row again (its edit logs may have changed) and return it as clients see it.
 
-        An episode an edit log now drops keeps its row (a reviewer looking at it sees `dropped`); the next server
-        start leaves it out."""
+        An episode an edit log now drops leaves the table, but its page still answers (showing `dropped`) for a
+        reviewer who has it open."""
         with self._lock:
             located, old = self._refs.get(ref), self._row_of.get(ref)
         if located is None or old is None:
@@ -414,7 +414,7 @@ class EpisodeIndex:
         if cached is not None:
             self._orders.move_to_end(cache_key)
             return cached
-        rows = self._rows
+        rows = [row for row in self._rows if not row["dropped"]]
         for key, text in filters:
             column = COLUMN_BY_KEY[key]
             rows = [row for row in rows if _matches(row, column, text)]

@@ -5,7 +5,7 @@ Outcome precedence (the first that applies wins):
 1. a manual score from the dataset's score log (`runs.score_log`), latest entry;
 2. an operator verdict recorded with the episode or set by an edit log: `eval.outcome` (our and upstream's eval
    consoles: "Success", "Partial", or a failure reason such as "Stalled"; 0.4.x's vocabulary is read as
-   `vocabulary` says, so "Discarded" and "UNSCORED" give no outcome; with `eval.successful_items` <
+   `vocabulary` says: "Discarded" gives no outcome, "UNSCORED" counts as no verdict; with `eval.successful_items` <
    `eval.total_items` a non-zero count is partial), a trial 0.4.x's harness ended on its time budget
    (`eval.terminated` false: failure, "Ran out of time"), or `eval.success` (upstream's env verdict);
 3. the simulator's verdict: `eval.auto_success`, written at recording time, else computed from the recorded
@@ -34,7 +34,7 @@ def auto_outcome(static: dict[str, Any], episode_path: Path | None = None) -> tu
     Reads the `stacking_success` signal only when no verdict is in the statics and `episode_path` is given.
     """
     verdict = static.get(vocabulary.OUTCOME)
-    if isinstance(verdict, str) and verdict.strip():
+    if isinstance(verdict, str) and verdict.strip() and verdict.strip() != vocabulary.UNSCORED:
         outcome, mode = vocabulary.read_verdict(verdict, *_items(static))
         return outcome, vocabulary.OUTCOME, mode
     if static.get("eval.ended_by") == "operator":

@@ -9,7 +9,9 @@ Reading a 0.4.x verdict:
     Success                              -> success (partial when 0 < successful items < total)
     Fail, Ran out of time, Safety, System -> failure, with the verdict as failure mode ("" for Fail)
                                             (partial when some items succeeded)
-    Discarded, UNSCORED, absent           -> no outcome: left out of success rates, like an unscored episode
+    Discarded                             -> no outcome: left out of success rates, like an unscored episode
+    UNSCORED, absent                      -> no verdict: the outcome comes from what else was recorded
+                                            (`runs.outcomes`), as 0.4.x reads an absent verdict as UNSCORED
 
 Writing our score for 0.4.x (`verdict_data`, appended as a `set_static` edit, see `runs.score_edits`):
 
