@@ -54,7 +54,6 @@ COLUMNS = (
     Column("outcome", "Outcome", "text"),
     Column("score", "Score", "number"),
     Column("failure_mode", "Failure mode", "text"),
-    Column("progress", "Progress", "text"),  # the highest stage on 0.4.x's progress ladder, if marked
 )
 COLUMN_BY_KEY = {c.key: c for c in COLUMNS}
 _NUMBER_FILTER = re.compile(r"^\s*(>=|<=|>|<|=)?\s*(-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)\s*$")
