@@ -21,6 +21,7 @@ from upstream04_data import (
     EDIT,
     READ_ALL,
     TRAINING_FRAMES,
+    console_command_z,
     record_upstream04_datasets,
     run_upstream04,
 )
@@ -125,12 +126,24 @@ def test_table_page_and_report_show_0_4_1_verdicts_progress_and_edits(served, re
     assert status == 200 and signals["signals"]["eval.instruction"]["text"] == [sim["task"]]
     assert len(signals["signals"]["robot_command.pose"]["v"][0]) == 7
 
+    # Commands sharing a world time read as the later one, and a clip keeps just that one.
+    commands = Dataset(root / "console").episode(0).signal("robot_command.pose")
+    world = 2_000_000 + 66_000_000 * np.array([1, 4, 7, 10])
+    assert commands.timestamps.tolist() == np.repeat(world, 2).tolist()
+    assert [commands.at(t)[2] for t in world] == pytest.approx([console_command_z(k) for k in (1, 4, 7, 10)])
+    status, clip = client.post("/api/export", {"ep": safety["ref"], "start_s": 0.0, "end_s": 0.7,
+                                               "new_dataset": "clips"})
+    assert status == 200, clip
+    clipped = Dataset(root / "clips").episode(clip["row"]["episode_id"]).signal("robot_command.pose")
+    assert clipped.timestamps.tolist() == world.tolist()
+    assert clipped.values[:, 2] == pytest.approx([console_command_z(k) for k in (1, 4, 7, 10)])
+
     runs = load_runs(root)
     assert (len(runs.rows), runs.dropped, runs.unreadable) == (5, 1, [])
     (console,) = [s for s in summarize(runs.rows, ["dataset"]) if s.group["dataset"] == "console"]
     assert (console.runs, console.scored, console.successes, console.partials, console.failures) == (4, 3, 1, 1, 1)
     assert eval_main(["report", str(root), "--by", "dataset"]) == 0
-    assert "(1 episode dropped by edit logs left out)" in capsys.readouterr().out
+    assert "(1 clip, 1 episode dropped by edit logs left out)" in capsys.readouterr().out
 
 
 def test_scores_cross_over_to_0_4_1_and_back(served) -> None:

@@ -7,7 +7,8 @@ dataset interop tests.
   (v2 signal files on several timelines, three cameras, URDF, meshes and scene XML statics, `robot_command.pose`,
   `eval.instruction`, `robot_state.status`, `sim_state.*`);
 - `console/`: episodes written with 0.4.1's `LocalDatasetWriter` the way its operator console records them
-  (`eval.outcome` verdicts, item counts, the `progress.state` ladder), plus edit logs: 0.4.1's own `EditedDataset`
+  (`eval.outcome` verdicts, item counts, the `progress.state` ladder; commands in pairs sharing a world time,
+  `console_command_z` gives what a reader sees at each), plus edit logs: 0.4.1's own `EditedDataset`
   appends to episode logs, and a dataset-root log (which 0.4.1 reads but never writes) is written as its format
   documents. `CONSOLE` describes each episode and `CONSOLE_VISIBLE` what a reader applying the logs sees.
 
@@ -38,6 +39,11 @@ CONSOLE = [
     {"outcome": "Fail", "items": None, "progress": ["floating"]},  # dropped by the root log
     {"outcome": "Fail", "items": None, "progress": []},  # root drops + sets System, its own log undrops + Success
 ]
+def console_command_z(tick: int) -> float:
+    """The z a reader sees for the command pair of tick 1, 4, 7 or 10: the later of the two."""
+    return 0.3 + 0.01 * tick + 0.002
+
+
 # What a reader applying the logs sees: episode index -> eval.outcome.
 CONSOLE_VISIBLE = {0: "Safety", 1: "Success", 2: "Discarded", 4: "Success"}
 
@@ -63,7 +69,11 @@ for k, spec in enumerate(plan):
             ep.append('grip', 0.1 * k, t)
             ep.append('image.wrist', np.full((32, 48, 3), 20 * i, np.uint8), t)
             if i % 3 == 1:
-                ep.append('robot_command.pose', np.array([0.4, 0.0, 0.31 + 0.01 * i, 1.0, 0.0, 0.0, 0.0]), t)
+                # Two commands in one world tick, told apart by the wall clock (0.4.1 allows ties on a timeline).
+                for j in (1, 2):
+                    tick = Time(**{'harness.world': world, 'harness.wall': 10**13 + world + 1234 + j})
+                    ep.append('robot_command.pose', np.array([0.4, 0.0, 0.3 + 0.01 * i + 0.001 * j, 1, 0, 0, 0.0]),
+                              tick)
                 ep.append('target_grip', 0.5, t)
             if i < len(spec['progress']):
                 ep.append('progress.state', spec['progress'][i], t)
