@@ -148,7 +148,7 @@ def test_pages_and_assets(served) -> None:
 
 # --- scoring ----------------------------------------------------------------------------------------------------
 
-def test_score_shows_at_once_survives_restart_and_touches_only_the_log(served, snapshot, make_client) -> None:
+def test_score_shows_at_once_survives_restart_and_touches_only_the_logs(served, snapshot, make_client) -> None:
     server, client, root = served
     ref = first_ref(client)
     before = snapshot(root.parent)
@@ -162,10 +162,15 @@ def test_score_shows_at_once_survives_restart_and_touches_only_the_log(served, s
     assert modes["failure_modes"] == ["dropped cube"]
     after = snapshot(root.parent)
     changed = {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
-    assert changed == {f"served/main/{SCORE_FILE}"}
+    # The score log, and the episode's edit log that carries the score to upstream 0.4.x; no recorded file.
+    assert changed == {f"served/main/{SCORE_FILE}", f"served/{ref}/edits.jsonl"} and saved["shared"] is True
     record = json.loads((root / "main" / SCORE_FILE).read_text().splitlines()[-1])
     uid = json.loads((root / ref / "meta.json").read_text())["uid"]
     assert record["ep"] == uid and record["path"] == ref.removeprefix("main/")
+    edit = json.loads((root / ref / "edits.jsonl").read_text())
+    assert edit["op"] == "set_static" and edit["ep"] == uid
+    assert {k: edit["data"][k] for k in ("eval.outcome", "eval.successful_items", "eval.total_items")} == {
+        "eval.outcome": "Fail", "eval.successful_items": 1, "eval.total_items": 3}
 
     server.stop()
     index = EpisodeIndex(root).build()

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from positronic_core.dataset import DatasetWriter
 from positronic_core.runs.outcomes import auto_outcome, credit, policy_identity, seed_of
+from positronic_core.runs.vocabulary import REVIEW_OUTCOME, REVIEW_SCORED_TS_NS, cleared_data, verdict_data
 
 
 def test_operator_verdicts_come_first() -> None:
@@ -65,3 +68,41 @@ def test_seed() -> None:
     assert seed_of({"simulation.seed": 4}) == 4
     assert seed_of({"eval.seed": 7}) == 7
     assert seed_of({"simulation.seed": True}) is None
+
+
+def test_upstream_0_4_verdicts_read_in_our_words() -> None:
+    for verdict, mode in (("Fail", ""), ("Ran out of time", "Ran out of time"), ("Safety", "Safety"),
+                          ("System", "System")):
+        assert auto_outcome({"eval.outcome": verdict}) == ("failure", "eval.outcome", mode)
+    assert auto_outcome({"eval.outcome": "Discarded", "eval.auto_success": True}) == (None, "eval.outcome", "")
+    # UNSCORED is 0.4.x's word for no verdict: whatever else was recorded decides.
+    assert auto_outcome({"eval.outcome": "UNSCORED", "eval.auto_success": True}) == ("success", "eval.auto_success", "")
+    assert auto_outcome({"eval.terminated": False, "eval.success": True}) == (
+        "failure", "eval.terminated", "Ran out of time")
+    assert auto_outcome({"eval.terminated": True, "eval.success": True}) == ("success", "eval.success", "")
+
+
+@pytest.mark.parametrize("score", [("success", None, None, ""), ("partial", None, None, ""),
+                                   ("failure", None, None, "dropped cube"), ("failure", None, None, "SAFETY"),
+                                   ("partial", 2, 5, ""), ("failure", 1, 4, "system"), ("success", 3, 3, "")])
+def test_our_scores_survive_the_trip_through_0_4_verdicts(score) -> None:
+    outcome, successful, total, mode = score
+    data = verdict_data(outcome, successful, total, mode, "notes", 123)
+    assert data[REVIEW_SCORED_TS_NS] == 123 and data[REVIEW_OUTCOME] == outcome
+    assert data["eval.outcome"] in ("Success", "Fail", "Ran out of time", "Safety", "System")
+    read, _, read_mode = auto_outcome(data)
+    read_items = (data["eval.successful_items"], data["eval.total_items"])
+    # Partial credit is kept: the same credit back, and the same word unless the items say otherwise.
+    assert credit(read, *read_items) == pytest.approx(credit(outcome, successful, total))
+    if successful is None:
+        assert read == outcome
+    if outcome == "failure" and mode.lower() in ("safety", "system"):
+        assert read_mode == mode.capitalize() and data["eval.outcome"] == mode.capitalize()
+
+
+def test_clearing_a_score_restores_the_recorded_verdict() -> None:
+    recorded = {"eval.outcome": "Safety"}
+    assert cleared_data(recorded, {**recorded, "eval.successful_items": 1, "eval.total_items": 2}, 5) == {
+        "eval.outcome": "Safety", "eval.successful_items": None, "eval.total_items": None, REVIEW_OUTCOME: None,
+        REVIEW_SCORED_TS_NS: 5}
+    assert cleared_data({}, {}, 5)["eval.outcome"] == "UNSCORED"

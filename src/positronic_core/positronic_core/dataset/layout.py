@@ -6,11 +6,14 @@
   <camera>.mp4                H.264 yuv420p, one frame per sample
   <camera>.frames.parquet     ts_ns (int64): row i is the timestamp of frame i
   static.json                 the episode's statics (a JSON object)
-  meta.json                   schema_version 1, created_ts_ns, writer, duration_ns
+  meta.json                   schema_version 1, created_ts_ns, writer, duration_ns, uid
   .unfinished                 present from the episode's creation until it is complete; readers skip it
+  edits.jsonl                 (optional, also in the dataset root) upstream 0.4.x's edit log, see `edits`
 ```
 
-This is upstream Positronic's layout (0.2.1), so either implementation reads what the other writes.
+This is upstream Positronic's layout (0.2.1), so either implementation reads what the other writes. Upstream 0.4.x
+keeps the layout but stamps samples on several timelines (`timeline` says which the reader uses) and reads our
+single-timestamp files as they are.
 """
 
 from __future__ import annotations
@@ -71,6 +74,15 @@ def video_file(episode: Path, name: str) -> Path:
 
 def frames_file(episode: Path, name: str) -> Path:
     return episode / f"{name}{FRAMES_SUFFIX}"
+
+
+OUR_COMMANDS = "robot_commands."
+UPSTREAM_COMMANDS = "robot_command."  # upstream 0.4.x's name for the same signals
+
+
+def upstream_command_name(name: str) -> str | None:
+    """`robot_command.<x>` for our `robot_commands.<x>`, else None."""
+    return UPSTREAM_COMMANDS + name[len(OUR_COMMANDS):] if name.startswith(OUR_COMMANDS) else None
 
 
 def check_signal_name(name: object) -> str:

@@ -4,6 +4,14 @@
 skipped); the listing is taken when the Dataset is made. Episodes and signals load lazily: opening an episode reads
 nothing, `static` and `meta` read their JSON file on first use, and videos are not opened until a frame or the
 frame shape is asked for.
+
+Upstream 0.4.x datasets read too: their version-2 signal files on the timeline `timeline` chooses (the harness's
+world clock first), frame indexes without `ts_ns`, meta without `duration_ns` (`Episode.duration_ns` derives it),
+and their edit logs (`edits`): a `Dataset` leaves out the episodes the logs drop and its episodes' `static` has
+the logs' `set_static` edits merged in (`Dataset(root, apply_edits=False)` reads the recordings as they are).
+
+Commands: we record `robot_commands.<x>` (0.2.x's name) and link `robot_command.<x>` (0.4.x's) to it; when an
+episode has both, `signal_names` lists only `robot_commands.<x>` and the other name reads the same signal.
 """
 
 from __future__ import annotations
@@ -14,15 +22,28 @@ from pathlib import Path
 from typing import Any
 
 from positronic_core.dataset import layout
+from positronic_core.dataset.edits import EDITS_FILE, EditLogs, EpisodeEdits, episode_uid
 from positronic_core.dataset.errors import DatasetError
 from positronic_core.dataset.signals import ParquetSignal, Signal, VideoSignal
 from positronic_core.dataset.statics import load_statics
 
 
+def read_meta(path: Path) -> dict[str, Any]:
+    """An episode directory's meta.json; {} if it has none, DatasetError if it is not a JSON object."""
+    meta_path = path / layout.META_FILE
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.exists() else {}
+    except ValueError as exc:
+        raise DatasetError(f"{meta_path} is not valid JSON: {exc}") from exc
+    if not isinstance(meta, dict):
+        raise DatasetError(f"{meta_path} must hold a JSON object, found {type(meta).__name__}")
+    return meta
+
+
 class Episode:
     """One finished episode directory."""
 
-    def __init__(self, path: Path, episode_id: int | None = None) -> None:
+    def __init__(self, path: Path, episode_id: int | None = None, edits: EpisodeEdits | None = None) -> None:
         self.path = Path(path)
         if not self.path.is_dir():
             raise DatasetError(f"episode directory {self.path} does not exist")
@@ -33,7 +54,12 @@ class Episode:
         self._static: dict[str, Any] | None = None
         self._meta: dict[str, Any] | None = None
         self._signals: dict[str, Signal] = {}
+        self._edits = edits
         self._kinds = self._discover()
+        self._aliases = {layout.upstream_command_name(name): name for name in self._kinds
+                         if layout.upstream_command_name(name) in self._kinds}
+        for alias in self._aliases:
+            del self._kinds[alias]
 
     def _discover(self) -> dict[str, str]:
         kinds: dict[str, str] = {}
@@ -62,10 +88,11 @@ class Episode:
         return sorted(name for name, kind in self._kinds.items() if kind == "video")
 
     def __contains__(self, name: object) -> bool:
-        return name in self._kinds
+        return name in self._kinds or name in self._aliases
 
     def signal(self, name: str) -> Signal:
         """The signal `name` (a VideoSignal for cameras, a ParquetSignal otherwise); KeyError if absent."""
+        name = self._aliases.get(name, name)
         if name not in self._signals:
             kind = self._kinds.get(name)
             if kind is None:
@@ -80,6 +107,14 @@ class Episode:
 
     @property
     def static(self) -> dict[str, Any]:
+        """The recorded statics with the edit logs' `set_static` edits merged in (when opened with edits)."""
+        if self._edits is None:
+            return self.recorded_static
+        return self._edits.apply(self.recorded_static)
+
+    @property
+    def recorded_static(self) -> dict[str, Any]:
+        """static.json as recorded, without edits."""
         if self._static is None:
             try:
                 self._static = load_statics(self.path / layout.STATIC_FILE)
@@ -88,14 +123,15 @@ class Episode:
         return dict(self._static)
 
     @property
+    def uid(self) -> str | None:
+        """The identity edit logs name this episode by (`edits.episode_uid`)."""
+        return episode_uid(self.meta)
+
+    @property
     def meta(self) -> dict[str, Any]:
         """meta.json as written (schema_version, created_ts_ns, writer, ...); empty if the file is missing."""
         if self._meta is None:
-            meta_path = self.path / layout.META_FILE
-            try:
-                self._meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.exists() else {}
-            except ValueError as exc:
-                raise DatasetError(f"{meta_path} is not valid JSON: {exc}") from exc
+            self._meta = read_meta(self.path)
         return dict(self._meta)
 
     @property
@@ -126,26 +162,37 @@ class Episode:
 
 
 class Dataset:
-    """The finished episodes under `root`, sorted by id; `dataset[i]` is the i-th, `episode(id)` looks up by id."""
+    """The finished episodes under `root` the edit logs do not drop, sorted by id; `dataset[i]` is the i-th,
+    `episode(id)` looks up by id."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, apply_edits: bool = True) -> None:
         self.root = Path(root).expanduser()
         if not self.root.exists():
             raise DatasetError(f"dataset root {self.root} does not exist")
         if not self.root.is_dir():
             raise DatasetError(f"dataset root {self.root} is not a directory")
-        self._episodes = [(i, p) for i, p in layout.episode_dirs(self.root) if layout.is_finished(p)]
+        finished = [(i, p) for i, p in layout.episode_dirs(self.root) if layout.is_finished(p)]
+        self._edits: dict[int, EpisodeEdits] = {}
+        if apply_edits:
+            logs = EditLogs()
+            root_log = (self.root / EDITS_FILE).exists()
+            for episode_id, path in finished:
+                if root_log or (path / EDITS_FILE).exists():
+                    self._edits[episode_id] = logs.edits(episode_uid(read_meta(path)), path, [self.root])
+        self._episodes = [(i, p) for i, p in finished if not (i in self._edits and self._edits[i].dropped)]
+
+    def _open(self, episode_id: int, path: Path) -> Episode:
+        return Episode(path, episode_id, self._edits.get(episode_id))
 
     def __len__(self) -> int:
         return len(self._episodes)
 
     def __getitem__(self, index: int) -> Episode:
-        episode_id, path = self._episodes[index]
-        return Episode(path, episode_id)
+        return self._open(*self._episodes[index])
 
     def __iter__(self) -> Iterator[Episode]:
         for episode_id, path in self._episodes:
-            yield Episode(path, episode_id)
+            yield self._open(episode_id, path)
 
     @property
     def ids(self) -> list[int]:
@@ -154,7 +201,7 @@ class Dataset:
     def episode(self, episode_id: int) -> Episode:
         for known_id, path in self._episodes:
             if known_id == episode_id:
-                return Episode(path, episode_id)
+                return self._open(episode_id, path)
         raise KeyError(f"no finished episode {episode_id} in {self.root}")
 
     def __repr__(self) -> str:

@@ -18,7 +18,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from positronic_core.dataset.errors import DatasetError, InvalidSampleError
+from positronic_core.dataset.errors import InvalidSampleError
+from positronic_core.dataset.timeline import SIGNAL_TIME_COLUMN, VALUE_COLUMN, read_times
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
@@ -138,16 +139,11 @@ def _same_kind(got: np.dtype, held: np.dtype) -> bool:
 def read_scalar_file(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """(timestamps as int64 ns, values) of a signal's parquet file.
 
-    Vectors come back as a 2-D array (samples x length); strings as an object array. Extra upstream columns
-    (`ts_ns.<timeline>`) are ignored.
+    Vectors come back as a 2-D array (samples x length); strings as an object array. The times are those of
+    `timeline.time_column`: `timestamp` in our files and 0.2.x's, one chosen `ts.<timeline>` in 0.4.x's.
     """
-    try:
-        table = pq.read_table(path, columns=["timestamp", "value"])
-    except (OSError, pa.ArrowException) as exc:
-        raise DatasetError(f"cannot read signal file {path}: {exc}") from exc
-    timestamps = table.column("timestamp").to_numpy().astype(np.int64, copy=False)
-    column = table.column("value").combine_chunks()
-    return timestamps, _to_numpy(column)
+    timestamps, table = read_times(path, SIGNAL_TIME_COLUMN, VALUE_COLUMN)
+    return timestamps, _to_numpy(table.column(VALUE_COLUMN).combine_chunks())
 
 
 def _to_numpy(column: pa.Array) -> np.ndarray:

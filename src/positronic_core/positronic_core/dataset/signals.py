@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Any, overload
 
 import numpy as np
-import pyarrow.parquet as pq
 
-from positronic_core.dataset.errors import DatasetError
 from positronic_core.dataset.scalars import read_scalar_file
+from positronic_core.dataset.timeline import SIGNAL_TIME_COLUMN, read_times
 from positronic_core.dataset.video import VideoDecoder, read_frame_timestamps
 
 
@@ -85,11 +84,7 @@ class ParquetSignal(Signal):
     @property
     def timestamps(self) -> np.ndarray:
         if self._timestamps is None:
-            try:
-                column = pq.read_table(self.path, columns=["timestamp"]).column("timestamp")
-            except (OSError, ValueError) as exc:
-                raise DatasetError(f"cannot read signal file {self.path}: {exc}") from exc
-            self._timestamps = column.to_numpy().astype(np.int64, copy=False)
+            self._timestamps = read_times(self.path, SIGNAL_TIME_COLUMN)[0]
         return self._timestamps
 
     @property

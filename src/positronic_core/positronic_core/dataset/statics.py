@@ -64,11 +64,16 @@ def dump_statics(statics: dict[str, Any]) -> str:
     return json.dumps(statics, indent=2, default=_encode_bytes, allow_nan=False)
 
 
+def load_statics_text(text: str) -> Any:
+    """JSON text with upstream's bytes wrapping decoded (ValueError if it is not JSON)."""
+    return json.loads(text, object_hook=_decode_bytes)
+
+
 def load_statics(path: Path) -> dict[str, Any]:
     """The statics stored at `path`; an episode without static.json has none."""
     if not path.exists():
         return {}
-    data = json.loads(path.read_text(encoding="utf-8"), object_hook=_decode_bytes)
+    data = load_statics_text(path.read_text(encoding="utf-8"))
     if not isinstance(data, dict):
         raise DatasetError(f"{path} must hold a JSON object, found {type(data).__name__}")
     return data

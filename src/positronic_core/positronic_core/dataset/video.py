@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 
 from positronic_core.dataset.errors import DatasetError, InvalidSampleError
 from positronic_core.dataset.scalars import TimestampedColumn, check_timestamp
+from positronic_core.dataset.timeline import FRAMES_TIME_COLUMN, read_times
 
 H264_ENCODER = "libx264"
 ENCODER_OPTIONS = {"preset": "veryfast", "tune": "zerolatency"}
@@ -153,11 +154,8 @@ def _retime(path: Path, rate: Fraction) -> None:
 
 
 def read_frame_timestamps(frames_path: Path) -> np.ndarray:
-    try:
-        table = pq.read_table(frames_path, columns=["ts_ns"])
-    except (OSError, pa.ArrowException) as exc:
-        raise DatasetError(f"cannot read frame index {frames_path}: {exc}") from exc
-    return table.column("ts_ns").to_numpy().astype(np.int64, copy=False)
+    """Frame times: `ts_ns` in our indexes and 0.2.x's, the chosen `ts.<timeline>` in 0.4.x's (see `timeline`)."""
+    return read_times(frames_path, FRAMES_TIME_COLUMN)[0]
 
 
 class VideoDecoder:

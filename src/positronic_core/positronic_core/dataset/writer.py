@@ -6,7 +6,9 @@ Lifecycle of an episode, and what a crash at any point leaves behind:
   episode directory already there (finished or not, ours or upstream's), so datasets grow by appending.
 - `append()` encodes video frames as they arrive (the mp4 on disk grows) and keeps other samples in memory.
 - `finish()` completes the mp4s and writes the parquet files, `static.json` and `meta.json`, flushes them to disk,
-  and removes `.unfinished` last. Only then do readers (ours and upstream's) see the episode.
+  and removes `.unfinished` last. Each command signal `robot_commands.<x>` (the name 0.2.x's codecs read) also
+  gets the name `robot_command.<x>` (0.4.x's), a hard link to the same file, so either version trains on our
+  recordings as they are; our reader lists the pair once. Only then do readers (ours and upstream's) see the episode.
 - `abort()` deletes the episode directory: a reset without saving leaves nothing.
 
 A killed process (SIGKILL, power loss before `finish` returns) leaves the directory with `.unfinished`, which
@@ -220,6 +222,9 @@ class EpisodeWriter:
                 target = layout.scalar_file(self.path, name)
                 column.write(target)
                 written.append(target)
+                alias = layout.upstream_command_name(name)
+                if alias is not None and alias not in self._columns:
+                    written.append(_link(target, layout.scalar_file(self.path, alias)))
             if column.first_ts_ns is not None and column.last_ts_ns is not None:
                 first_ts.append(column.first_ts_ns)
                 last_ts.append(column.last_ts_ns)
@@ -260,6 +265,16 @@ class EpisodeWriter:
 
 
 @cache
+def _link(target: Path, alias: Path) -> Path:
+    """`alias` as a second name of `target`: a hard link (no extra disk; copies of the dataset get two plain
+    files), or a copy where the filesystem has no hard links."""
+    try:
+        os.link(target, alias)
+    except OSError:
+        shutil.copyfile(target, alias)
+    return alias
+
+
 def _environment() -> dict[str, str]:
     try:
         version = metadata.version("positronic_core")

@@ -114,7 +114,12 @@ def _report(args: argparse.Namespace) -> int:
         sys.stdout.write(report.to_csv(stats, by))
     else:
         scored = sum(s.scored for s in stats)
-        clips = f" ({report.counted(runs.clips, 'clip')} left out)" if runs.clips else ""
+        left_out = []
+        if runs.clips:
+            left_out.append(report.counted(runs.clips, "clip"))
+        if runs.dropped:
+            left_out.append(f"{report.counted(runs.dropped, 'episode')} dropped by edit logs")
+        clips = f" ({', '.join(left_out)} left out)" if left_out else ""
         print(f"{report.counted(len(runs.rows), 'episode')} under {path}{clips}, {scored} with an outcome\n")
         print(report.format_table(stats, by))
         if comparison is not None:

@@ -2,10 +2,10 @@
 duration and failure modes; a paired comparison of two checkpoints run on the same seeds; and, when episodes of
 two or more models carry seeds, every pairwise paired comparison and a ranking (`model_comparison`).
 
-Episodes and their outcomes are exactly what the review table shows (`runs.row` plus the score logs), so a
-manual score in the page changes the report. Clips cut from recorded episodes (`runs.clips`) are not evaluation
-runs and are left out. Success rate = successes / scored episodes (partial counts as not a success); partial
-credit = mean per-episode credit (`runs.outcomes.credit`).
+Episodes and their outcomes are exactly what the review table shows (`runs.row` plus the score logs and edit
+logs), so a manual score in the page changes the report. Clips cut from recorded episodes (`runs.clips`) are not
+evaluation runs and are left out, and so are episodes an edit log drops. Success rate = successes / scored
+episodes (partial counts as not a success); partial credit = mean per-episode credit (`runs.outcomes.credit`).
 """
 
 from __future__ import annotations
@@ -76,13 +76,14 @@ class Runs:
     rows: list[dict[str, Any]]  # the evaluation runs, as review-table rows with manual scores applied
     clips: int  # clips found and left out
     unreadable: list[str]  # "<episode>: <why>" for episodes that could not be read
+    dropped: int = 0  # episodes an edit log (`edits.jsonl`) drops, left out
 
 
 def load_runs(path: Path) -> Runs:
     """Every evaluation run under `path` (one dataset or many); clips are counted, not included."""
     collected = collect_rows(Path(path))
     rows = [row for row in collected.rows if not row["clip_of"]]
-    return Runs(rows, len(collected.rows) - len(rows), collected.errors)
+    return Runs(rows, len(collected.rows) - len(rows), collected.errors, collected.dropped)
 
 
 def load_rows(path: Path) -> list[dict[str, Any]]:

@@ -70,7 +70,7 @@ def export_clip(source: Episode, start_ns: int, end_ns: int, target_root: Path,
                 frames[name] = _copy_video(signal, first, last, start_ns, episode)
             else:
                 values = signal.values
-                for index in range(first, last + 1):
+                for index in _kept(signal.timestamps, first, last):
                     ts = max(int(signal.timestamps[index]), start_ns)
                     episode.append(name, _sample(values[index]), ts)
         static = {k: v for k, v in source.static.items() if not k.startswith(("eval.", clips.PREFIX))}
@@ -98,9 +98,15 @@ def _range(timestamps: np.ndarray, start_ns: int, end_ns: int) -> tuple[int | No
     return max(first, 0), last
 
 
+def _kept(timestamps: np.ndarray, first: int, last: int) -> list[int]:
+    """The samples in first..last a clip copies: of samples sharing a time (0.4.x's timelines allow that) only the
+    last, the one a reader sees at that time; our writer wants strictly increasing times."""
+    return [i for i in range(first, last + 1) if i == last or timestamps[i + 1] > timestamps[i]]
+
+
 def _copy_video(signal: VideoSignal, first: int, last: int, start_ns: int, episode) -> int:
     count = 0
-    for index in range(first, last + 1):
+    for index in _kept(signal.timestamps, first, last):
         ts = max(int(signal.timestamps[index]), start_ns)
         episode.append(signal.name, signal.frame(index), ts)
         count += 1

@@ -5,7 +5,8 @@ reports how far it got. After that first pass the same thread keeps watching the
 episodes recorded or finished while the server runs, and datasets created under it, join the table within a few
 seconds. Queries (filter, sort, page) run on the rows in memory; a sorted and filtered order is cached until the
 rows change, so paging through a 10,000-episode table costs a slice. Scores come from each dataset's score log and
-are re-read whenever the log grows (any writer).
+are re-read whenever the log grows (any writer). Edit logs (`dataset.edits`) apply as rows are read: dropped
+episodes are left out (`status()["dropped"]` counts them) and `set_static` edits count as recorded statics.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from positronic_core.dataset.edits import EDITS_FILE, EditLogs, EpisodeEdits, episode_uid, log_dirs
 from positronic_core.dataset.errors import DatasetError
 from positronic_core.review.episode_watch import EpisodeWatch
 from positronic_core.runs.discovery import find_dataset_roots
@@ -130,6 +132,8 @@ class EpisodeIndex:
         self._row_of: dict[str, dict[str, Any]] = {}
         self._by_key: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self._logs: dict[Path, ScoreLog] = {}
+        self._edit_logs = EditLogs()
+        self._dropped = 0
         self._watches: dict[Path, EpisodeWatch] = {}
         self._orders: OrderedDict[tuple, list[dict[str, Any]]] = OrderedDict()
         self._generation = 0
@@ -230,15 +234,28 @@ class EpisodeIndex:
     def _read(self, root: Path, log: ScoreLog, path: Path, episode_id: int) -> dict[str, Any] | None:
         ref = relative_name(path, self.root)
         try:
-            row = read_row(root, path, episode_id, relative_name(root, self.root), ref)
+            row = read_row(root, path, episode_id, relative_name(root, self.root), ref, self._edit_logs,
+                           self.edit_dirs(root))
         except (OSError, ValueError, DatasetError) as exc:
             with self._lock:
                 self._errors.append(f"{ref}: {exc}")
             _log.warning("skipping episode %s: %s", path, exc)
             return None
+        if row["dropped"]:
+            with self._lock:
+                self._dropped += 1
+            return None
         apply_score(row, log.latest(row["key"]))
         row["_ref"] = EpisodeRef(root, log, path)
         return row
+
+    def edit_dirs(self, dataset_root: Path) -> list[Path]:
+        """The directories whose edit logs apply to a dataset's episodes before their own (`dataset.edits`)."""
+        return log_dirs(dataset_root, self.root)
+
+    def episode_edits(self, located: EpisodeRef, meta: dict[str, Any]) -> EpisodeEdits:
+        """The edits the logs hold for one listed episode now."""
+        return self._edit_logs.edits(episode_uid(meta), located.path, self.edit_dirs(located.dataset_root))
 
     def _add_rows(self, rows: list[dict[str, Any]]) -> int:
         """Append rows not listed yet (a clip's row may arrive both from its export and from the watch)."""
@@ -271,14 +288,74 @@ class EpisodeIndex:
         self._add_rows([row])
         return self.row(ref)
 
+    def reread(self, ref: str) -> dict[str, Any] | None:
+        """Read one listed episode's row again (its edit logs may have changed) and return it as clients see it.
+
+        An episode an edit log now drops leaves the table, but its page still answers (showing `dropped`) for a
+        reviewer who has it open."""
+        with self._lock:
+            located, old = self._refs.get(ref), self._row_of.get(ref)
+        if located is None or old is None:
+            return None
+        try:
+            fresh = read_row(located.dataset_root, located.path, old["episode_id"], old["dataset"], ref,
+                             self._edit_logs, self.edit_dirs(located.dataset_root))
+        except (OSError, ValueError, DatasetError) as exc:
+            _log.warning("re-reading episode %s failed: %s", located.path, exc)
+            return self.row(ref)
+        with self._lock:
+            fresh["index"] = old["index"]
+            old.update(fresh)
+            apply_score(old, located.scores.latest(old["key"]))
+            self._generation += 1
+            self._orders.clear()
+        return self.row(ref)
+
+    def reread_edited(self, refs: list[str]) -> bool:
+        """Re-read the rows of `refs` whose own edit log changed since they were read (0.4.x's tools append to
+        it); True if any did. Meant for the rows a page shows: a stat each, not a scan of the whole table."""
+        changed = False
+        for ref in refs:
+            with self._lock:
+                located = self._refs.get(ref)
+            if located is None:
+                continue
+            try:
+                stat = (located.path / EDITS_FILE).stat()
+                now: tuple[int, int] | None = (stat.st_size, stat.st_mtime_ns)
+            except OSError:
+                now = None
+            if now != self._edit_logs.stamp(located.path):
+                self.reread(ref)
+                changed = True
+        return changed
+
+    def _reread_edited_datasets(self) -> None:
+        """Re-read the rows of datasets whose shared edit logs (dataset root and above) changed since read."""
+        with self._lock:
+            roots = list(self._logs)
+        for root in roots:
+            dirs = self.edit_dirs(root)
+            changed = False
+            for directory in dirs:
+                before = self._edit_logs.stamp(directory)
+                self._edit_logs.records(directory)
+                changed = changed or self._edit_logs.stamp(directory) != before
+            if changed:
+                with self._lock:
+                    refs = [ref for ref, located in self._refs.items() if located.dataset_root == root]
+                for ref in refs:
+                    self.reread(ref)
+
     # --- state ----------------------------------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
         with self._lock:
             end = self._finished_at if self._finished_at is not None else time.monotonic()
-            # `found` counts the first pass; episodes added later are counted as they are indexed.
-            return {"loading": self._loading, "indexed": len(self._rows), "found": max(self._found, len(self._rows)),
-                    "clips": self._clips, "datasets": [relative_name(r, self.root) for r in self._logs],
+            # `found` counts the first pass (less what edit logs drop); episodes added later count as indexed.
+            found = max(self._found - self._dropped, len(self._rows))
+            return {"loading": self._loading, "indexed": len(self._rows), "found": found, "clips": self._clips,
+                    "dropped": self._dropped, "datasets": [relative_name(r, self.root) for r in self._logs],
                     "root": str(self.root), "errors": self._errors[-20:], "error_count": len(self._errors),
                     "elapsed_s": round(end - self._started_at, 3)}
 
@@ -302,11 +379,13 @@ class EpisodeIndex:
     # --- scores ---------------------------------------------------------------------------------------------
 
     def refresh_scores(self, min_interval_s: float = 0.0) -> None:
-        """Pick up lines any writer appended to the score logs since the last look."""
+        """Pick up lines any writer appended to the score logs, and to the edit logs of dataset roots and the
+        directories above them, since the last look (an episode's own edit log is re-read by `reread`)."""
         now = time.monotonic()
         if now - self._last_refresh < min_interval_s:
             return
         self._last_refresh = now
+        self._reread_edited_datasets()
         with self._lock:
             logs = list(self._logs.items())
         for root, log in logs:
@@ -334,7 +413,7 @@ class EpisodeIndex:
         if cached is not None:
             self._orders.move_to_end(cache_key)
             return cached
-        rows = self._rows
+        rows = [row for row in self._rows if not row["dropped"]]
         for key, text in filters:
             column = COLUMN_BY_KEY[key]
             rows = [row for row in rows if _matches(row, column, text)]

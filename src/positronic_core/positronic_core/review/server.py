@@ -41,11 +41,13 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 from PIL import Image as PILImage
 
+from positronic_core.dataset.edits import append_edit
 from positronic_core.dataset.errors import DatasetError
 from positronic_core.dataset.reader import Episode
 from positronic_core.review import clip_export, episode_view
 from positronic_core.review.access import TOKEN_PARAM, Gate
 from positronic_core.review.episode_index import COLUMNS, EpisodeIndex, QueryError
+from positronic_core.runs import vocabulary
 from positronic_core.runs.discovery import find_dataset_roots
 from positronic_core.runs.row import relative_name
 from positronic_core.runs.score_log import ScoreError, parse_score
@@ -56,6 +58,7 @@ DEFAULT_CLIPS = "clips"  # the dataset, in the served directory, that the page e
 MAX_QUERY_FIELDS = 64
 MAX_SIGNALS_PER_REQUEST = 64
 STATIC_DIR = Path(__file__).parent / "static"
+MAX_STATIC_TEXT = 2000  # longer static texts are shown by kind and size
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self'; "
        "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
 _CHUNK = 256 * 1024
@@ -77,11 +80,15 @@ def _assets() -> dict[str, Path]:
 
 
 def json_safe(value: Any) -> Any:
-    """Statics and meta as JSON the browser can parse: bytes summarised, non-finite floats as text."""
+    """Statics and meta as JSON the browser can parse: bytes and long texts (0.4.x records its robot's URDF, scene
+    XML and meshes as statics) summarised by kind and size, non-finite floats as text."""
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     if isinstance(value, bytes):
         return f"<{len(value)} bytes>"
+    if isinstance(value, str) and len(value) > MAX_STATIC_TEXT:
+        kind = "XML text" if value.lstrip().startswith("<") else "text"
+        return f"<{kind}, {len(value)} characters>"
     if isinstance(value, dict):
         return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -140,16 +147,20 @@ class ReviewApp:
         self.index.refresh_scores(min_interval_s=0.5)
         try:
             result = self.index.query(page=page, page_size=page_size, **table)
+            if self.index.reread_edited([row["ref"] for row in result["rows"]]):
+                result = self.index.query(page=page, page_size=page_size, **table)
         except QueryError as exc:
             raise ApiError(400, str(exc)) from None
         status = self.index.status()
         result["columns"] = [{"key": c.key, "label": c.label, "kind": c.kind} for c in COLUMNS]
-        result["status"] = {k: status[k] for k in ("loading", "indexed", "found", "clips", "error_count", "elapsed_s")}
+        result["status"] = {k: status[k] for k in ("loading", "indexed", "found", "clips", "dropped",
+                                                 "error_count", "elapsed_s")}
         result["status"]["datasets"] = len(status["datasets"])
         return result
 
     def episode(self, params: dict[str, str]) -> dict[str, Any]:
         row, located = self._episode(params.get("ep"))
+        row = self.index.reread(row["ref"]) or row  # its own edit log may have changed since it was indexed
         try:
             neighbours = self.index.neighbours(row["ref"], **self._table_params(params))
         except QueryError as exc:
@@ -158,7 +169,8 @@ class ReviewApp:
         try:
             described = episode_view.describe(episode)
             videos = [episode_view.video_timing(episode, name, described["t0_ns"]) for name in described["videos"]]
-            static, meta = episode.static, episode.meta
+            meta = episode.meta
+            static = self.index.episode_edits(located, meta).apply(episode.recorded_static)
         finally:
             episode.close()
         return {"row": row, "static": json_safe(static), "meta": json_safe(meta), **described, "videos": videos,
@@ -239,8 +251,32 @@ class ReviewApp:
             raise ApiError(400, str(exc)) from None
         stored = located.scores.append(row["key"], score, {"path": relative_name(located.path,
                                                                                  located.dataset_root)})
+        shared = self._share_score(row, located, stored)
         self.index.refresh_scores()
-        return {"ok": True, "key": row["key"], "score": stored.to_json(), "row": self.index.row(row["ref"])}
+        return {"ok": True, "key": row["key"], "score": stored.to_json(), "shared": shared,
+                "row": self.index.reread(row["ref"])}
+
+    def _share_score(self, row: dict[str, Any], located: Any, stored: Any) -> bool:
+        """Append the score as upstream 0.4.x's verdict to the episode's own edit log (`runs.vocabulary`), where
+        0.4.x's own tools append theirs, so whichever came last wins on both sides. False when the episode has no
+        identity an edit log could name (no meta uid and no creation time)."""
+        if not row["uid"]:
+            return False
+        episode = Episode(located.path, row["episode_id"])
+        recorded = episode.recorded_static
+        current = self.index.episode_edits(located, episode.meta).apply(recorded)
+        if stored.outcome is None:
+            data = vocabulary.cleared_data(recorded, current, stored.ts_ns)
+        else:
+            data = vocabulary.verdict_data(stored.outcome, stored.items_successful, stored.items_total,
+                                           stored.failure_mode, stored.notes, stored.ts_ns)
+        try:
+            append_edit(located.path, "set_static", row["uid"], data)
+        except OSError as exc:
+            _log.warning("score for %s kept in the score log only: cannot append to its edit log: %s",
+                         row["ref"], exc)
+            return False
+        return True
 
     def post_export(self, body: dict[str, Any]) -> dict[str, Any]:
         known = {"ep", "start_s", "end_s", "dataset", "new_dataset"}

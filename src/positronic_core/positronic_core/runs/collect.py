@@ -1,4 +1,5 @@
-"""Every recorded episode under a directory as rows with manual scores applied, read at once (for reports)."""
+"""Every recorded episode under a directory as rows with edit logs and manual scores applied, read at once (for
+reports). Episodes an edit log drops are left out and counted in `dropped`."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from positronic_core.dataset import layout
+from positronic_core.dataset.edits import EditLogs, log_dirs
 from positronic_core.dataset.errors import DatasetError
 from positronic_core.runs.discovery import find_dataset_roots
 from positronic_core.runs.row import apply_score, read_row, relative_name
@@ -20,6 +22,7 @@ _log = logging.getLogger(__name__)
 class Collected:
     rows: list[dict[str, Any]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # "<ref>: <why>" for each episode that could not be read
+    dropped: int = 0
 
 
 def collect_rows(start: Path) -> Collected:
@@ -29,7 +32,9 @@ def collect_rows(start: Path) -> Collected:
     if not start.is_dir():
         raise DatasetError(f"{start} is not a directory")
     collected = Collected()
+    edit_logs = EditLogs()
     for root in find_dataset_roots(start):
+        dirs = log_dirs(root, start)
         scores = ScoreLog(root)
         scores.refresh()
         label = relative_name(root, start)
@@ -38,10 +43,13 @@ def collect_rows(start: Path) -> Collected:
                 continue
             ref = relative_name(path, start)
             try:
-                row = read_row(root, path, episode_id, label, ref)
+                row = read_row(root, path, episode_id, label, ref, edit_logs, dirs)
             except (OSError, ValueError, DatasetError) as exc:
                 _log.warning("skipping episode %s: %s", path, exc)
                 collected.errors.append(f"{ref}: {exc}")
+                continue
+            if row["dropped"]:
+                collected.dropped += 1
                 continue
             apply_score(row, scores.latest(row["key"]))
             row["index"] = len(collected.rows)

@@ -3,9 +3,11 @@
 Outcome precedence (the first that applies wins):
 
 1. a manual score from the dataset's score log (`runs.score_log`), latest entry;
-2. an operator verdict recorded with the episode: `eval.outcome` (our and upstream's eval consoles: "Success",
-   "Partial", or a failure reason such as "Stalled"; with `eval.successful_items` < `eval.total_items` a non-zero
-   count is partial), or `eval.success` (upstream HEAD's env verdict);
+2. an operator verdict recorded with the episode or set by an edit log: `eval.outcome` (our and upstream's eval
+   consoles: "Success", "Partial", or a failure reason such as "Stalled"; 0.4.x's vocabulary is read as
+   `vocabulary` says: "Discarded" gives no outcome, "UNSCORED" counts as no verdict; with `eval.successful_items` <
+   `eval.total_items` a non-zero count is partial), a trial 0.4.x's harness ended on its time budget
+   (`eval.terminated` false: failure, "Ran out of time"), or `eval.success` (upstream's env verdict);
 3. the simulator's verdict: `eval.auto_success`, written at recording time, else computed from the recorded
    `stacking_success` signal (success = at least 0.95 held for 0.5 s, `stacking_task.stacking_outcome`).
 
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from positronic_core.dataset import layout
+from positronic_core.runs import vocabulary
 from positronic_core.stacking_task import stacking_outcome
 
 OUTCOMES = ("success", "partial", "failure")
@@ -30,21 +33,16 @@ def auto_outcome(static: dict[str, Any], episode_path: Path | None = None) -> tu
 
     Reads the `stacking_success` signal only when no verdict is in the statics and `episode_path` is given.
     """
-    verdict = static.get("eval.outcome")
-    if isinstance(verdict, str) and verdict.strip():
-        successful, total = _items(static)
-        if verdict.strip().lower() == "success":
-            if successful is not None and total and 0 < successful < total:
-                return "partial", "eval.outcome", ""
-            return "success", "eval.outcome", ""
-        if verdict.strip().lower() == "partial":
-            return "partial", "eval.outcome", ""
-        if successful is not None and total and 0 < successful:
-            return "partial", "eval.outcome", verdict.strip()
-        return "failure", "eval.outcome", verdict.strip()
+    verdict = static.get(vocabulary.OUTCOME)
+    if isinstance(verdict, str) and verdict.strip() and verdict.strip() != vocabulary.UNSCORED:
+        outcome, mode = vocabulary.read_verdict(verdict, *_items(static))
+        return outcome, vocabulary.OUTCOME, mode
     if static.get("eval.ended_by") == "operator":
         # A person stopped the run without a verdict (keyboard `p`); the simulator's verdict judged a cut-short run.
         return None, "eval.ended_by", ""
+    if static.get("eval.terminated") is False:
+        # 0.4.x's harness ended the trial on its time budget (its labeler reads this as ran out of time).
+        return "failure", "eval.terminated", "Ran out of time"
     for key in ("eval.success", "eval.auto_success"):
         value = static.get(key)
         if isinstance(value, bool):

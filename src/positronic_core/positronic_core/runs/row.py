@@ -7,17 +7,19 @@ A clip (`clips`) gets no automatic outcome and carries `clip_of`, so it is never
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from positronic_core.dataset import layout
-from positronic_core.dataset.reader import Episode
+from positronic_core.dataset.edits import EditLogs, episode_uid
+from positronic_core.dataset.reader import Episode, read_meta
+from positronic_core.dataset.scalars import read_scalar_file
 from positronic_core.dataset.statics import load_statics
 from positronic_core.runs.clips import clip_label
 from positronic_core.runs.outcomes import auto_outcome, credit, policy_identity, recorded_items, seed_of
 from positronic_core.runs.score_log import Score, score_key
+from positronic_core.runs.vocabulary import PROGRESS_SIGNAL, REVIEW_SCORED_TS_NS, highest_stage
 
 
 def relative_name(path: Path, root: Path) -> str:
@@ -27,19 +29,20 @@ def relative_name(path: Path, root: Path) -> str:
 
 
 def read_row(dataset_root: Path, episode_path: Path, episode_id: int, dataset_label: str,
-             ref: str) -> dict[str, Any]:
+             ref: str, edit_logs: EditLogs | None = None, edit_dirs: list[Path] | None = None) -> dict[str, Any]:
     """The row of one finished episode, without a manual score (see `apply_score`).
 
     `dataset_label` and `ref` name the dataset and the episode as the caller lists them (relative to the directory
-    it was asked to read)."""
-    static = load_statics(episode_path / layout.STATIC_FILE)
-    meta_path = episode_path / layout.META_FILE
-    meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.exists() else {}
-    if not isinstance(meta, dict):
-        meta = {}
+    it was asked to read). The edit logs of `edit_dirs` (default: the dataset root's) and the episode's own are
+    applied: their statics count as recorded ones, and `dropped` says whether they drop the episode."""
+    recorded = load_statics(episode_path / layout.STATIC_FILE)
+    meta = read_meta(episode_path)
+    uid = episode_uid(meta)
+    edits = (edit_logs or EditLogs()).edits(uid, episode_path, edit_dirs or [Path(dataset_root)])
+    static = edits.apply(recorded)
     duration_ns = meta.get("duration_ns")
     if not isinstance(duration_ns, int):
-        # Upstream 0.2.1 writes it too; older recordings need their timestamps read.
+        # Upstream 0.2.1 writes it too; 0.4.x and older recordings need their timestamps read.
         episode = Episode(episode_path, episode_id)
         duration_ns = episode.duration_ns
         episode.close()
@@ -54,6 +57,8 @@ def read_row(dataset_root: Path, episode_path: Path, episode_id: int, dataset_la
         "index": 0,
         "ref": ref,
         "key": score_key(meta, episode_path, dataset_root),
+        "uid": uid,
+        "dropped": edits.dropped,
         "dataset": dataset_label,
         "episode_id": episode_id,
         "created_ts_ns": created,
@@ -69,14 +74,31 @@ def read_row(dataset_root: Path, episode_path: Path, episode_id: int, dataset_la
         "auto_items": [successful, total],
         "auto_notes": static["eval.notes"] if isinstance(static.get("eval.notes"), str) else "",
         "final_stacking": float(final) if isinstance(final, (int, float)) and not isinstance(final, bool) else None,
+        "progress": progress_stage(episode_path),
+        "auto_overrides_score": _verdict_edited_after_review(edits.outcome_records),
     }
     apply_score(row, None)
     return row
 
 
+def _verdict_edited_after_review(outcome_records: list[dict[str, Any]]) -> bool:
+    """Whether someone else (0.4.x's tools) set `eval.outcome` by an edit after our review page last did."""
+    ours = [REVIEW_SCORED_TS_NS in data for data in outcome_records]
+    return any(ours) and not ours[-1]
+
+
+def progress_stage(episode_path: Path) -> str:
+    """The highest stage an operator marked on 0.4.x's progress ladder (`progress.state`); "" if none."""
+    path = layout.scalar_file(episode_path, PROGRESS_SIGNAL)
+    if not path.exists():
+        return ""
+    return highest_stage(read_scalar_file(path)[1])
+
+
 def apply_score(row: dict[str, Any], score: Score | None) -> None:
-    """Set a row's effective outcome: the manual score when there is one (and it is not a cleared score)."""
-    manual = score is not None and score.outcome is not None
+    """Set a row's effective outcome: the manual score when there is one (and it is not a cleared score), unless a
+    later edit log verdict from upstream's tools replaced it."""
+    manual = score is not None and score.outcome is not None and not row["auto_overrides_score"]
     if manual:
         row["outcome"], row["outcome_source"] = score.outcome, "manual"
         successful, total = score.items_successful, score.items_total
