@@ -106,13 +106,14 @@ def test_gpu_port_token_and_mounts(service):
     assert device["driver"] == "nvidia" and "gpu" in device["capabilities"]
     assert spec["environment"]["POSITRONIC_AUTH_TOKEN"] == "${POSITRONIC_AUTH_TOKEN:-}"
     host_env = {"HOME": "/home/alice"}
-    (port,) = spec["ports"]
-    publish, host_port, container_port = _interpolate(port, host_env).split(":")
-    assert (host_port, container_port) == ("8000", "8000")
+    ports = [_interpolate(port, host_env).split(":") for port in spec["ports"]]
+    assert ["8000", "8000"] in [port[1:] for port in ports]  # protocol v1
+    assert ["8001", "8001"] in [port[1:] for port in ports]  # for --openpi_port=8001
     if "--insecure=True" in spec["entrypoint"]:
-        # What makes running without a token acceptable: only the host itself reaches the port by default.
-        assert publish == "127.0.0.1"
-        assert _interpolate(port, {**host_env, "POSITRONIC_PUBLISH": "0.0.0.0"}).startswith("0.0.0.0:")
+        # What makes running without a token acceptable: only the host itself reaches the ports by default.
+        assert {port[0] for port in ports} == {"127.0.0.1"}
+        assert all(_interpolate(port, {**host_env, "POSITRONIC_PUBLISH": "0.0.0.0"}).startswith("0.0.0.0:")
+                   for port in spec["ports"])
     # `~/checkpoints/...` reaches the server unexpanded (bash does not expand `~` after `=` in an argument) and the
     # server expands it with the container's HOME: that path must be the host's, and mounted.
     container_home = _interpolate(spec["environment"]["HOME"], host_env)
