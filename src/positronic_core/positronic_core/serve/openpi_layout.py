@@ -67,7 +67,8 @@ class OpenpiLayout:
         offset = 0
         for key, size in self.state:
             part = state[offset:offset + size]
-            observation[key] = float(part[0]) if key == "grip" else part
+            # One-value parts (the grip) are scalars, as protocol v1 clients send them.
+            observation[key] = float(part[0]) if size == 1 else part
             offset += size
         for openpi_key, key in IMAGE_KEYS.items():
             if openpi_key not in openpi_obs:
