@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import signal
 from pathlib import Path
 
 import configuronic as cfn
@@ -13,6 +14,7 @@ from positronic_core.cli.runner import run
 from positronic_core.codecs import get_codec
 from positronic_core.models.checkpoints import CheckpointRegistry
 from positronic_core.models.lerobot_act import MissingDependencyError, load_act_checkpoint, require_act_dependencies
+from positronic_core.serve import vendor_process
 from positronic_core.serve.checkpoint_source import CheckpointSource
 from positronic_core.serve.model import ModelSource
 from positronic_core.serve.server import BindError, PolicyServer, ServerConfig
@@ -89,11 +91,16 @@ def serve(checkpoints_dir: str | None = None, codec: str = "ee", backend: str = 
     except BindError as e:
         hint = "; --port=N picks another port" if e.errno == errno.EADDRINUSE else ""
         raise SystemExit(f"positronic-policy-server: error: {e}{hint}") from None
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):  # SIGINT, SIGTERM
         pass
+    finally:
+        # The pool closes models on their own threads; a vendor server must be gone before we are.
+        vendor_process.stop_all()
 
 
 async def _serve(server: PolicyServer, host: str) -> None:
+    # SIGTERM (docker stop, systemd) unwinds like Ctrl-C, so the server closes its models and stops vendor servers.
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)
     await server.start()
     print(f"positronic-policy-server: models {server.source.list_models()} on "
           f"http://{host}:{server.port}/api/v1/models", flush=True)
