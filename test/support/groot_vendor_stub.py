@@ -121,8 +121,9 @@ def main() -> None:
     if args.spawn_child:
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
         pids.append(child.pid)
-    if args.pid_file:
-        Path(args.pid_file).write_text("\n".join(map(str, pids)) + "\n")
+    if args.pid_file:  # written whole, then renamed: a reader never sees half of it
+        Path(args.pid_file + ".tmp").write_text("\n".join(map(str, pids)) + "\n")
+        os.replace(args.pid_file + ".tmp", args.pid_file)
     if args.never_ready:
         time.sleep(600)
         return
