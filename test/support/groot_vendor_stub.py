@@ -26,15 +26,17 @@ import sys
 import time
 from pathlib import Path
 
-import msgpack
-import numpy as np
-import zmq
+# numpy, msgpack and zmq are imported where used: the pid file and the never-ready mode must not wait for seconds of
+# imports on a loaded machine.
 
 LANGUAGE_KEY = "annotation.language.language_instruction"
 IMAGE_SIZE = 224
 
 
 def to_bytes(document) -> bytes:
+    import msgpack
+    import numpy as np
+
     def default(obj):
         if isinstance(obj, np.ndarray):
             buffer = io.BytesIO()
@@ -46,6 +48,9 @@ def to_bytes(document) -> bytes:
 
 
 def from_bytes(payload: bytes):
+    import msgpack
+    import numpy as np
+
     def hook(obj):
         if "__ndarray_class__" in obj:
             return np.load(io.BytesIO(obj["as_npy"]), allow_pickle=False)
@@ -64,6 +69,8 @@ def expected_state(modality_config: str) -> dict[str, int]:
 
 def check_observation(observation, state_dims: dict[str, int]) -> int:
     """The batch size, or AssertionError describing what GR00T would refuse."""
+    import numpy as np
+
     for modality in ("video", "state", "language"):
         assert isinstance(observation.get(modality), dict), f"Observation must contain a '{modality}' dict"
     batch = None
@@ -90,6 +97,8 @@ def check_observation(observation, state_dims: dict[str, int]) -> int:
 
 
 def answer(observation, state_dims: dict[str, int], horizon: int):
+    import numpy as np
+
     check_observation(observation, state_dims)
     pose = observation["state"]["ee_pose"][:, -1, :]  # (B, D)
     steps = np.arange(1, horizon + 1, dtype=np.float32)
@@ -128,6 +137,8 @@ def main() -> None:
         time.sleep(600)
         return
     time.sleep(args.startup_delay)
+
+    import zmq
 
     state_dims = expected_state(args.modality_config_path)
     socket = zmq.Context().socket(zmq.REP)

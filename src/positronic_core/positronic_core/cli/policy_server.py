@@ -86,11 +86,22 @@ def _openpi_source(options: BackendOptions) -> ModelSource:
         start_timeout_s=options.vendor_timeout_s)
 
 
+def _groot_source(options: BackendOptions) -> ModelSource:
+    from positronic_core.codecs.groot import DEFAULT_VARIANT, get_variant
+    from positronic_core.serve.backends import groot
+
+    variant = get_variant(options.variant or DEFAULT_VARIANT)
+    return groot.groot_source(
+        _checkpoints_dir(options, "groot"), variant, checkpoint=options.checkpoint, command=options.vendor_command,
+        cwd=options.vendor_cwd or groot.DEFAULT_VENDOR_CWD, start_timeout_s=options.vendor_timeout_s)
+
+
 #: Backend name -> its model source factory. A vendor backend starts the vendor's own server per checkpoint
 #: (`serve.vendor_source`) from --vendor_command in --vendor_cwd; one taking variants reads `options.variant`.
 BACKENDS: dict[str, Callable[[BackendOptions], ModelSource]] = {
     "lerobot": _lerobot_source,
     "openpi": _openpi_source,
+    "groot": _groot_source,
     "hold_pose": _hold_pose_source,
 }
 
@@ -110,7 +121,7 @@ def serve(checkpoints_dir: str | None = None, codec: str = "ee", backend: str = 
     Flags:
       --checkpoints_dir=DIR   A training run's output; each numeric step in it is a model id. lerobot:
                               DIR/checkpoints/<step>/pretrained_model/ or DIR/<step>/pretrained_model/;
-                              openpi: DIR/<step>/.
+                              openpi: DIR/<step>/; groot: DIR/checkpoint-<step>/.
       --codec=ee|joints       How observations and actions map to the model: `ee` = EE pose (xyz + wxyz) + grip
                               state, wrist/exterior cameras at 224x224, absolute EE pose + grip actions; `joints` =
                               7 joint positions + grip, joint-position actions. Upstream's paths are accepted too
@@ -120,11 +131,16 @@ def serve(checkpoints_dir: str | None = None, codec: str = "ee", backend: str = 
                               started by us (see --vendor_command) and reached over openpi's WebSocket wire; the
                               codec's state goes as observation/state, the exterior and wrist cameras as
                               observation/image and observation/wrist_image, the task as prompt. `groot`: GR00T
-                              checkpoints (DIR/checkpoint-<N>/) served by GR00T's own server; VARIANT picks the
-                              state/action layout. `hold_pose`: no model; every reply holds the observed pose (to
-                              check a deployment end to end).
-      VARIANT                 Positional, for backends with model variants (groot: ee, ee_joints, ee_rot6d,
-                              ee_rot6d_joints, ee_rot6d_rel, ee_rot6d_joints_rel); same as --variant=VARIANT.
+                              N1.6 checkpoints served by GR00T's own run_gr00t_server.py, started by us and
+                              reached over its ZeroMQ wire; VARIANT (not --codec) picks the state/action layout.
+                              `hold_pose`: no model; every reply holds the observed pose (to check a deployment
+                              end to end).
+      VARIANT                 Positional, for backends with model variants; same as --variant=VARIANT. groot
+                              (default `ee`): `ee` = state EE pose (xyz + wxyz quaternion) + grip, action absolute
+                              EE pose + grip; `ee_rot6d` = the same with the rotation as 6D (the matrix's first two
+                              rows); `*_joints` add the 7 joint positions to the state; `*_rel` serve checkpoints
+                              trained on relative actions (GR00T turns them back into absolute poses). The
+                              cameras go as wrist_image and exterior_image_1 at 224x224.
       --checkpoint=ID         Model served when a client names none (default: the highest step, re-read at every
                               connection, so it follows a training run).
       --host=127.0.0.1        Address to bind. Anything but loopback needs --auth_token (or $POSITRONIC_AUTH_TOKEN)
@@ -143,9 +159,13 @@ def serve(checkpoints_dir: str | None = None, codec: str = "ee", backend: str = 
                               checkpoint's directory. Default: what the docker images run, for openpi
                               `uv run --frozen --project /openpi -- python scripts/serve_policy.py --port {port}
                               policy:checkpoint --policy.config pi05_positronic_lowmem --policy.dir
-                              {checkpoint_dir}`. It runs in a process group of its own, stopped when the
-                              checkpoint changes or this server exits (SIGTERM, SIGINT).
-      --vendor_cwd=DIR        Working directory of --vendor_command (default for openpi: /openpi).
+                              {checkpoint_dir}`; for groot `/.venv/bin/python gr00t/eval/run_gr00t_server.py
+                              --model_path {checkpoint_dir} --embodiment_tag NEW_EMBODIMENT
+                              --modality_config_path gr00t/configs/data/positronic_<VARIANT>.py --host 127.0.0.1
+                              --port {port}`. It runs in a process group of its own, stopped when the checkpoint
+                              changes or this server exits (SIGTERM, SIGINT).
+      --vendor_cwd=DIR        Working directory of --vendor_command (default for openpi: /openpi; for groot:
+                              /gr00t).
       --vendor_timeout_s=600  How long a starting vendor server may take to answer before the session gets an
                               error (big checkpoints load and compile for minutes).
     """

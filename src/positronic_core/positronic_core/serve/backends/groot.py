@@ -2,7 +2,7 @@
 
 GR00T's stack (its venv, torch build, flash-attention) lives in its docker image, so nothing here imports it: each
 loaded checkpoint is one `run_gr00t_server.py` started from `--vendor_command` on a free loopback port
-(`serve.vendor_process`), and a model call is one `get_action` round trip (`groot_wire`) with the observation
+(`serve.vendor_source`), and a model call is one `get_action` round trip (`groot_wire`) with the observation
 encoded and the answer decoded by the variant's codec (`codecs.groot`). A checkpoint is ready only after a warm-up
 inference has gone through the whole path, so the first robot does not pay for CUDA and kernel compilation.
 
@@ -17,18 +17,18 @@ from pathlib import Path
 from typing import Any
 
 from positronic_core.codecs.groot import GrootCodec, GrootVariant
+from positronic_core.models.checkpoints import CheckpointLayout, CheckpointRegistry
 from positronic_core.models.errors import ModelLoadError
 from positronic_core.robot.commands import Action
 from positronic_core.serve.backends.groot_wire import GrootClient
 from positronic_core.serve.vendor_process import VendorProcess
+from positronic_core.serve.vendor_source import VendorSource
 
 log = logging.getLogger(__name__)
 
+GROOT_LAYOUT = CheckpointLayout("checkpoint-<step>/ (GR00T's training output)", prefix="checkpoint-")
 #: Where upstream Positronic's GR00T image keeps NVIDIA's checkout; its venv is /.venv.
 DEFAULT_VENDOR_CWD = "/gr00t"
-#: How long a checkpoint may take to load before the server gives up (upstream waits 120 s; the first load of a
-#: 3B model from a cold disk can take longer).
-DEFAULT_START_TIMEOUT_S = 300.0
 #: One get_action round trip (GR00T's own client waits 15 s). The warm-up call gets longer: it compiles kernels.
 DEFAULT_REQUEST_TIMEOUT_S = 15.0
 DEFAULT_WARMUP_TIMEOUT_S = 120.0
@@ -55,10 +55,12 @@ class GrootModel:
     blocking = True
 
     def __init__(self, process: VendorProcess, codec: GrootCodec, *, max_batch_size: int = 8,
-                 request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S) -> None:
+                 request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S,
+                 warmup_timeout_s: float = DEFAULT_WARMUP_TIMEOUT_S) -> None:
         self.process = process
         self.codec = codec
         self.max_batch_size = max_batch_size
+        self.warmup_timeout_s = warmup_timeout_s
         self.client = GrootClient(process.port, timeout_s=request_timeout_s, liveness=self._why_gone)
         self.meta: dict[str, Any] = {"type": "groot", **codec.meta}
         self._reported_exit = False
@@ -69,10 +71,13 @@ class GrootModel:
         action, _info = self.client.get_action(encoded, timeout_s=timeout_s)
         return [self.codec.decode(action, index, observation) for index, observation in enumerate(observations)]
 
-    def warm_up(self, timeout_s: float = DEFAULT_WARMUP_TIMEOUT_S) -> None:
+    def warm_up(self) -> None:
         """One inference through the whole path, then a `reset` so that it leaves no state behind."""
-        self.infer_batch([self.codec.warmup_observation()], timeout_s=timeout_s)
-        self.client.reset()
+        try:
+            self.infer_batch([self.codec.warmup_observation()], timeout_s=self.warmup_timeout_s)
+            self.client.reset()
+        except Exception as e:
+            raise ModelLoadError(f"the GR00T server came up but its warm-up inference failed: {e}") from None
 
     @property
     def alive(self) -> bool:
@@ -94,32 +99,19 @@ class GrootModel:
         return f"the GR00T server {how}; the next session starts it again"
 
 
-class GrootLoader:
-    """Loads a `checkpoint-<step>` directory: start its GR00T server, wait until it answers, warm it up."""
-
-    def __init__(self, codec: GrootCodec, vendor_command: str, vendor_cwd: str | Path | None = DEFAULT_VENDOR_CWD,
-                 *, start_timeout_s: float = DEFAULT_START_TIMEOUT_S,
+def groot_source(checkpoints_dir: Path | str, variant: GrootVariant, *, checkpoint: str | None = None,
+                 command: str | None = None, cwd: Path | str | None = DEFAULT_VENDOR_CWD,
+                 start_timeout_s: float = 600.0,
                  request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S,
-                 warmup_timeout_s: float = DEFAULT_WARMUP_TIMEOUT_S, max_batch_size: int = 8) -> None:
-        self.codec = codec
-        self.vendor_command = vendor_command
-        self.vendor_cwd = vendor_cwd
-        self.start_timeout_s = start_timeout_s
-        self.request_timeout_s = request_timeout_s
-        self.warmup_timeout_s = warmup_timeout_s
-        self.max_batch_size = max_batch_size
+                 warmup_timeout_s: float = DEFAULT_WARMUP_TIMEOUT_S, max_batch_size: int = 8) -> VendorSource:
+    """Serves the GR00T checkpoints under `checkpoints_dir` (`checkpoint-<step>/` each) in `variant`'s layout, one
+    GR00T server per loaded checkpoint, started by `command` (default: upstream's, for the variant)."""
+    codec = GrootCodec(variant)
 
-    def __call__(self, checkpoint_dir: Path, progress: Callable[[str], None]) -> GrootModel:
-        process = VendorProcess.start(self.vendor_command, checkpoint_dir=checkpoint_dir, probe=_answers_ping,
-                                      progress=progress, cwd=self.vendor_cwd, timeout_s=self.start_timeout_s,
-                                      name="GR00T server")
-        model = GrootModel(process, self.codec, max_batch_size=self.max_batch_size,
-                           request_timeout_s=self.request_timeout_s)
-        progress(f"warming up the GR00T server for {checkpoint_dir.name} with one inference")
-        try:
-            model.warm_up(self.warmup_timeout_s)
-        except Exception as e:
-            model.close()
-            raise ModelLoadError(f"the GR00T server for {checkpoint_dir} came up but its warm-up inference failed: "
-                                 f"{e}") from None
-        return model
+    def connect(process: VendorProcess, progress: Callable[[str], None]) -> GrootModel:
+        return GrootModel(process, codec, max_batch_size=max_batch_size, request_timeout_s=request_timeout_s,
+                          warmup_timeout_s=warmup_timeout_s)
+
+    registry = CheckpointRegistry(checkpoints_dir, checkpoint, layout=GROOT_LAYOUT)
+    return VendorSource(registry, command=command or default_vendor_command(variant), connect=connect,
+                        probe=_answers_ping, cwd=cwd, start_timeout_s=start_timeout_s, name="GR00T server")

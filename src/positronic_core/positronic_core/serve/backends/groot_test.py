@@ -7,15 +7,15 @@ from pathlib import Path
 import groot_vendor_stub
 import numpy as np
 import pytest
-from processes import group_members, read_pid_file, wait_gone
+from processes import group_members, read_pid_file, running_with_argument, wait_gone
 from tiny_act import make_observation
 
-from positronic_core.codecs.groot import GrootCodec, get_variant
+from positronic_core.codecs.groot import get_variant
 from positronic_core.geometry import pose7_to_pose12
 from positronic_core.models.errors import ModelLoadError
 from positronic_core.robot.commands import CartesianPosition
 from positronic_core.serve import vendor_process
-from positronic_core.serve.backends.groot import GrootLoader, default_vendor_command
+from positronic_core.serve.backends.groot import default_vendor_command, groot_source
 from positronic_core.serve.backends.groot_wire import GrootWireError
 from positronic_core.serve.vendor_process import VendorStartError
 
@@ -27,13 +27,15 @@ def stand_in_command(variant: str, *flags: str) -> str:
     return shlex.join([sys.executable, groot_vendor_stub.__file__, *default[2:], *flags])
 
 
+def _source(tmp_path: Path, variant: str, *flags: str, command: str | None = None, **kwargs):
+    (tmp_path / "checkpoint-100").mkdir(exist_ok=True)
+    return groot_source(tmp_path, get_variant(variant), command=command or stand_in_command(variant, *flags),
+                        cwd=tmp_path, **kwargs)
+
+
 def _load(tmp_path: Path, variant: str, *flags: str, **kwargs):
-    checkpoint = tmp_path / "checkpoint-100"
-    checkpoint.mkdir(exist_ok=True)
     messages: list[str] = []
-    loader = GrootLoader(GrootCodec(get_variant(variant)), stand_in_command(variant, *flags), vendor_cwd=tmp_path,
-                         **kwargs)
-    return loader(checkpoint, messages.append), messages
+    return _source(tmp_path, variant, *flags, **kwargs).load("100", messages.append), messages
 
 
 @pytest.fixture(autouse=True)
@@ -42,6 +44,16 @@ def _nothing_left_running():
     leftover = vendor_process.running()
     vendor_process.stop_all()
     assert not leftover, "a test left GR00T servers running"
+
+
+def test_checkpoints_are_gr00t_training_steps(tmp_path):
+    for name in ("checkpoint-500", "checkpoint-20", "checkpoint-x", "runs"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "checkpoint-30").write_text("a file, not a checkpoint")
+    source = _source(tmp_path, "ee")
+    assert source.list_models() == ["20", "100", "500"]
+    assert source.resolve(None) == "500" and source.registry.path("20") == tmp_path / "checkpoint-20"
+    assert source.exclusive
 
 
 def test_default_vendor_command_is_upstreams_invocation():
@@ -88,19 +100,18 @@ def test_a_vendor_that_dies_mid_episode_fails_the_request_at_once_and_reports_de
 
 
 def test_a_vendor_that_never_comes_up_is_a_clear_error_after_the_bound(tmp_path):
-    pid_file = tmp_path / "pids"
     with pytest.raises(VendorStartError, match=r"GR00T server did not answer on port \d+ within 1\.5 s"):
-        _load(tmp_path, "ee", "--never_ready", f"--pid_file={pid_file}", "--spawn_child", start_timeout_s=1.5)
-    assert wait_gone(read_pid_file(pid_file)) == []
+        _load(tmp_path, "ee", "--never_ready", start_timeout_s=1.5)
+    assert running_with_argument(str(tmp_path)) == []  # the stand-in got our checkpoint dir as --model_path
 
 
 def test_a_checkpoint_the_vendor_rejects_at_warm_up_is_a_load_error(tmp_path):
     # The stand-in for `ee` expects a 7-value pose; told it serves a rot6d checkpoint, it refuses our 9 values.
     command = stand_in_command("ee_rot6d").replace("positronic_ee_rot6d.py", "positronic_ee.py")
-    loader = GrootLoader(GrootCodec(get_variant("ee_rot6d")), command, vendor_cwd=tmp_path)
-    (tmp_path / "checkpoint-1").mkdir()
+    source = _source(tmp_path, "ee_rot6d", command=command)
     with pytest.raises(ModelLoadError, match="warm-up inference failed: .*must be \\(1, 1, 7\\), got \\(1, 1, 9\\)"):
-        loader(tmp_path / "checkpoint-1", lambda m: None)
+        source.load("100", lambda m: None)
+    assert vendor_process.running() == []
 
 
 def test_close_stops_the_vendor_and_its_children(tmp_path):
