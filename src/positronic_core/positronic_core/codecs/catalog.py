@@ -7,7 +7,11 @@
 - `joints`: upstream's `joints_absolute`. State = `robot_state.q` (7) + `grip`; the same cameras; action = 7 joint
   positions + grip -> `joint_pos` + `target_grip`.
 
-Both stamp action i of a chunk at i / 15 s.
+Both stamp action i of a chunk at i / 15 s. The openpi backend feeds the same codecs to openpi under its own input
+names (see serve/backends/openpi.py); openpi trains on these LeRobot features.
+
+Upstream Positronic's docs and docker commands name codecs by import path (`--codec=@positronic.vendors.lerobot.
+codecs.ee`); `UPSTREAM_CODEC_PATHS` maps each path whose inference behaviour is one of ours to that codec.
 """
 
 from __future__ import annotations
@@ -41,6 +45,18 @@ CODECS: dict[str, Codec] = {
 }
 
 
+#: Upstream's codec paths (GUIDE and 0.2.x names) -> ours. Upstream 0.2.x's LeRobot `ee`/`joints` resize to 512x512;
+#: the checkpoints of the guide's era (its `eepose_absolute`/`joints_absolute`) and ours use 224x224.
+UPSTREAM_CODEC_PATHS: dict[str, str] = {
+    "@positronic.vendors.lerobot.codecs.ee": "ee",
+    "@positronic.vendors.lerobot.codecs.eepose_absolute": "ee",
+    "@positronic.vendors.lerobot.codecs.joints": "joints",
+    "@positronic.vendors.lerobot.codecs.joints_absolute": "joints",
+    "@positronic.vendors.openpi.codecs.ee": "ee",
+    "@positronic.vendors.openpi.codecs.eepose": "ee",
+}
+
+
 class UnknownCodecError(LookupError):
     """A codec name that is not in `CODECS`; the message lists the known names."""
 
@@ -49,6 +65,9 @@ def get_codec(name: str | Codec) -> Codec:
     """The codec called `name` (a `Codec` passes through); an unknown name raises `UnknownCodecError`."""
     if isinstance(name, Codec):
         return name
-    if isinstance(name, str) and name in CODECS:
-        return CODECS[name]
-    raise UnknownCodecError(f"unknown codec {name!r}; available codecs: {', '.join(sorted(CODECS))}")
+    if isinstance(name, str):
+        name = UPSTREAM_CODEC_PATHS.get(name, name)
+        if name in CODECS:
+            return CODECS[name]
+    raise UnknownCodecError(f"unknown codec {name!r}; available codecs: {', '.join(sorted(CODECS))} (or upstream's "
+                            f"paths for them, e.g. {next(iter(UPSTREAM_CODEC_PATHS))})")

@@ -17,6 +17,18 @@ def test_codecs_by_name():
         get_codec("ee_quat")
 
 
+def test_upstream_codec_paths_are_aliases_of_ours():
+    from positronic_core.codecs.catalog import UPSTREAM_CODEC_PATHS
+
+    assert get_codec("@positronic.vendors.lerobot.codecs.ee") is EE
+    assert get_codec("@positronic.vendors.openpi.codecs.ee") is EE
+    assert get_codec("@positronic.vendors.lerobot.codecs.joints") is JOINTS
+    assert set(UPSTREAM_CODEC_PATHS.values()) <= set(CODECS)
+    with pytest.raises(UnknownCodecError, match=r"unknown codec '@positronic.vendors.openpi.codecs.droid'; "
+                                                 r"available codecs: ee, joints \(or upstream's paths"):
+        get_codec("@positronic.vendors.openpi.codecs.droid")
+
+
 def test_meta_names_codec_image_sizes_and_rate():
     assert EE.meta == {
         "codec": "ee",

@@ -186,8 +186,11 @@ class PolicyServer:
         async def progress(message: str) -> None:
             await connection.send(packb(messages.loading(message)))
 
+        async def waiting(message: str) -> None:
+            await connection.send(packb(messages.waiting(message)))
+
         try:
-            entry = await self.pool.acquire(model_id, progress)
+            entry = await self.pool.acquire(model_id, progress, waiting)
         except ConnectionClosed:
             return
         except Exception as e:

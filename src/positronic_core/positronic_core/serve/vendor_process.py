@@ -125,6 +125,13 @@ class VendorProcess:
     def alive(self) -> bool:
         return self.returncode is None
 
+    def wait_exit(self, timeout_s: float) -> int | None:
+        """Its exit code once it has exited, waiting at most `timeout_s`; None if it still runs."""
+        try:
+            return self._popen.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            return None
+
     def stderr_tail(self) -> str:
         """The last lines the vendor wrote to stderr."""
         return "\n".join(self._tail)
