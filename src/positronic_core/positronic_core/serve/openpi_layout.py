@@ -27,11 +27,13 @@ import numpy as np
 
 from positronic_core.geometry import matrix_to_quat_wxyz
 from positronic_core.robot.commands import Action, CartesianPosition, JointDelta, JointPosition
+from positronic_core.serve.backends import openpi as openpi_backend
 
-STATE_KEY = "observation/state"
-PROMPT_KEY = "prompt"
+# openpi's key names, as the openpi backend sends them to openpi's servers.
+STATE_KEY = openpi_backend.STATE_KEY
+PROMPT_KEY = openpi_backend.PROMPT_KEY
 #: openpi image key -> our camera key.
-IMAGE_KEYS = {"observation/image": "image.exterior", "observation/wrist_image": "image.wrist"}
+IMAGE_KEYS = {openpi_key: key for key, openpi_key in openpi_backend.IMAGE_KEYS.items()}
 
 
 class OpenpiObservationError(ValueError):
