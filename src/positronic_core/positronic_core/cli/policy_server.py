@@ -203,7 +203,12 @@ async def _serve(server: PolicyServer, host: str) -> None:
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)
     await server.start()
     print(f"{PROG}: models {server.source.list_models()} on http://{host}:{server.port}/api/v1/models", flush=True)
-    await server.serve_forever()
+    try:
+        await server.serve_forever()
+    finally:
+        # Now, not after asyncio.run: it waits for loader threads, and one waiting for a vendor to come up would
+        # hold the exit until the vendor's start-up timeout.
+        vendor_process.stop_all()
 
 
 def command_line(argv: Sequence[str]) -> list[str]:
