@@ -2,12 +2,14 @@
 real child processes: translation both ways, warm-up, a vendor that dies or never comes up, switching checkpoints,
 and no orphan vendor after SIGTERM or SIGINT."""
 
+import contextlib
 import json
 import shlex
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +18,7 @@ from processes import is_running, read_pid_file, running_with_argument, wait_gon
 
 from positronic_core.codecs import get_codec
 from positronic_core.geometry import quat_wxyz_to_matrix
-from positronic_core.serve import vendor_process
+from positronic_core.serve import model_pool, vendor_process
 from positronic_core.serve.backends.openpi import openpi_source
 from positronic_core.serve.server import running_server
 from positronic_core.wire.client import InferenceClient, InferenceError
@@ -94,6 +96,17 @@ def test_ee_observations_reach_openpi_as_its_inputs_and_actions_come_back_cartes
         np.testing.assert_allclose(pose[3:], rotation, atol=1e-6)
         assert action["target_grip"] == pytest.approx(0.25)
         assert action["timestamp"] == pytest.approx(i / 15)
+
+
+def test_loading_frames_report_the_vendor_starting_and_warming_up(checkpoints, monkeypatch):
+    monkeypatch.setattr(model_pool, "PROGRESS_INTERVAL_S", 0.05)
+    monkeypatch.setattr(vendor_process, "PROGRESS_EVERY_S", 0.05)
+    with _serve(checkpoints, "--startup_s=2") as server:
+        with InferenceClient("127.0.0.1", server.port).new_session() as session:
+            assert session.infer(OBS)
+    messages = [s["message"] for s in session.statuses]
+    assert {s["status"] for s in session.statuses} == {"loading"}
+    assert any("waiting for the openpi server" in m and "to come up" in m for m in messages), messages
 
 
 def test_joints_codec_sends_joint_state_and_decodes_joint_targets(checkpoints, tmp_path):
@@ -175,28 +188,56 @@ SERVE = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
-def test_stopping_the_server_with_a_signal_leaves_no_vendor_process(checkpoints, tmp_path, stop_signal):
-    pid_file = tmp_path / "pid"
+@contextlib.contextmanager
+def _server_process(checkpoints, tmp_path, *stand_in_flags):
+    """`positronic-policy-server --backend=openpi` as a process, and its port once it listens."""
+    command = stand_in_command(*stand_in_flags)
     server = subprocess.Popen(
         [sys.executable, "-c", SERVE, "--backend=openpi", f"--checkpoints_dir={checkpoints}", "--port=0",
-         "--codec=@positronic.vendors.openpi.codecs.ee", f"--vendor_cwd={tmp_path}",
-         f"--vendor_command={stand_in_command(f'--pid_file={pid_file}')}"],
+         "--codec=@positronic.vendors.openpi.codecs.ee", f"--vendor_cwd={tmp_path}", f"--vendor_command={command}"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = server.stdout.readline()
         assert "models ['1000', '2000'] on http://127.0.0.1:" in line, server.stderr.read()
-        port = int(line.rsplit(":", 1)[1].split("/")[0])
+        yield server, int(line.rsplit(":", 1)[1].split("/")[0])
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_stopping_the_server_with_a_signal_leaves_no_vendor_process(checkpoints, tmp_path, stop_signal):
+    pid_file = tmp_path / "pid"
+    with _server_process(checkpoints, tmp_path, f"--pid_file={pid_file}") as (server, port):
         with InferenceClient("127.0.0.1", port).new_session() as session:
             assert len(session.infer(OBS)) == 10
             (vendor,) = read_pid_file(pid_file)
             server.send_signal(stop_signal)
             assert server.wait(timeout=STUCK_S) == 0
         assert not is_running(vendor)
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
+
+
+def test_sigterm_while_a_vendor_is_still_starting_stops_it_at_once(checkpoints, tmp_path):
+    pid_file = tmp_path / "pid"
+    with _server_process(checkpoints, tmp_path, f"--pid_file={pid_file}", "--never_listen") as (server, port):
+        refused = []
+        opening = threading.Thread(target=lambda: refused.append(_refused(port)))
+        opening.start()
+        (vendor,) = read_pid_file(pid_file)  # it is starting, and would go on for the 600 s start-up timeout
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=STUCK_S) == 0
+        opening.join(STUCK_S)
+        assert refused == [True]
+        assert not is_running(vendor)
+
+
+def _refused(port: int) -> bool:
+    try:
+        InferenceClient("127.0.0.1", port).new_session()
+    except InferenceError:
+        return True
+    return False
 
 
 def test_bad_backend_flags_are_one_line_before_anything_starts(checkpoints, tmp_path):

@@ -136,8 +136,9 @@ def serve(checkpoints_dir: str | None = None, codec: str = "ee", backend: str = 
                               reached over its ZeroMQ wire; VARIANT (not --codec) picks the state/action layout.
                               `hold_pose`: no model; every reply holds the observed pose (to check a deployment
                               end to end).
-      VARIANT                 Positional, for backends with model variants; same as --variant=VARIANT. groot
-                              (default `ee`): `ee` = state EE pose (xyz + wxyz quaternion) + grip, action absolute
+      VARIANT                 Positional, for backends with model variants; same as --variant=VARIANT. groot:
+                              ee (default), ee_joints, ee_rot6d, ee_rot6d_joints, ee_rot6d_rel or
+                              ee_rot6d_joints_rel. `ee` = state EE pose (xyz + wxyz quaternion) + grip, action absolute
                               EE pose + grip; `ee_rot6d` = the same with the rotation as 6D (the matrix's first two
                               rows); `*_joints` add the 7 joint positions to the state; `*_rel` serve checkpoints
                               trained on relative actions (GR00T turns them back into absolute poses). The
@@ -215,7 +216,12 @@ async def _serve(server: PolicyServer, host: str) -> None:
     print(f"{PROG}: models {server.source.list_models()} on http://{host}:{server.port}/api/v1/models", flush=True)
     if server.openpi is not None:
         print(f"{PROG}: openpi clients connect to ws://{host}:{server.openpi.port}", flush=True)
-    await server.serve_forever()
+    try:
+        await server.serve_forever()
+    finally:
+        # Now, not after asyncio.run: it waits for loader threads, and one waiting for a vendor to come up would
+        # hold the exit until the vendor's start-up timeout.
+        vendor_process.stop_all()
 
 
 def command_line(argv: Sequence[str]) -> list[str]:

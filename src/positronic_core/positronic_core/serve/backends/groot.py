@@ -41,7 +41,8 @@ def default_vendor_command(variant: GrootVariant) -> str:
             "--host 127.0.0.1 --port {port}")
 
 
-def _answers_ping(port: int) -> bool:
+def probe(port: int) -> bool:
+    """The GR00T server is up once it answers `ping` (it loads the model before binding its port)."""
     client = GrootClient(port, timeout_s=1.0)
     try:
         return client.ping(timeout_s=1.0)
@@ -114,4 +115,4 @@ def groot_source(checkpoints_dir: Path | str, variant: GrootVariant, *, checkpoi
 
     registry = CheckpointRegistry(checkpoints_dir, checkpoint, layout=GROOT_LAYOUT)
     return VendorSource(registry, command=command or default_vendor_command(variant), connect=connect,
-                        probe=_answers_ping, cwd=cwd, start_timeout_s=start_timeout_s, name="GR00T server")
+                        probe=probe, cwd=cwd, start_timeout_s=start_timeout_s, name="GR00T server")
