@@ -86,7 +86,11 @@ def rot6d_to_matrix(v: np.ndarray) -> np.ndarray:
     if norm < 1e-9:
         raise ValueError(f"a 6D rotation's rows are parallel: {v.tolist()}")
     second = second / norm
-    return np.stack([first, second, np.cross(first, second)])
+    # Written out: np.cross (axis handling for arrays of vectors) costs more than the rest of this function.
+    third = np.array([first[1] * second[2] - first[2] * second[1],
+                      first[2] * second[0] - first[0] * second[2],
+                      first[0] * second[1] - first[1] * second[0]])
+    return np.stack([first, second, third])
 
 
 def pose7_to_pose9(pose7: np.ndarray) -> np.ndarray:
