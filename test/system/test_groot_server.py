@@ -136,8 +136,7 @@ def test_a_vendor_dying_mid_episode_errs_that_episode_and_the_next_session_recov
         assert wait_gone(first_vendor) == []
         pid_file.unlink()
         with server.client().new_session() as session:
-            assert any("GR00T server" in s["message"] for s in session.statuses)  # it was started again
-            assert read_pid_file(pid_file) != first_vendor
+            assert read_pid_file(pid_file) != first_vendor  # a new GR00T server serves this session
             assert len(session.infer(make_observation(2))) == 16
     finally:
         server.stop()

@@ -7,6 +7,8 @@ checkpoints see a pose as 9 floats: translation then the 6D rotation (the matrix
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -74,19 +76,22 @@ def rot6d_to_matrix(v: np.ndarray) -> np.ndarray:
     v = np.asarray(v, dtype=np.float64).reshape(-1)
     if v.shape != (6,):
         raise ValueError(f"a 6D rotation has 6 values, got {v.size}")
-    if not np.all(np.isfinite(v)):
+    if not np.isfinite(v).all():
         raise ValueError(f"a 6D rotation contains a non-finite value: {v.tolist()}")
-    first, second = v[:3], v[3:]
-    norm = np.linalg.norm(first)
+    # In Python floats: numpy's per-call overhead on 3-vectors costs more than the arithmetic, and a chunk decodes
+    # this once per action.
+    ax, ay, az, bx, by, bz = v.tolist()
+    norm = math.sqrt(ax * ax + ay * ay + az * az)
     if norm < 1e-9:
         raise ValueError(f"a 6D rotation's first row is zero: {v.tolist()}")
-    first = first / norm
-    second = second - np.dot(first, second) * first
-    norm = np.linalg.norm(second)
+    ax, ay, az = ax / norm, ay / norm, az / norm
+    along = ax * bx + ay * by + az * bz
+    bx, by, bz = bx - along * ax, by - along * ay, bz - along * az
+    norm = math.sqrt(bx * bx + by * by + bz * bz)
     if norm < 1e-9:
         raise ValueError(f"a 6D rotation's rows are parallel: {v.tolist()}")
-    second = second / norm
-    return np.stack([first, second, np.cross(first, second)])
+    bx, by, bz = bx / norm, by / norm, bz / norm
+    return np.array([[ax, ay, az], [bx, by, bz], [ay * bz - az * by, az * bx - ax * bz, ax * by - ay * bx]])
 
 
 def pose7_to_pose9(pose7: np.ndarray) -> np.ndarray:
