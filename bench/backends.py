@@ -5,7 +5,12 @@ that costs next to nothing, so only transport and translation are measured), ove
 
   direct   the vendor's own client -> the stand-in vendor      (openpi: openpi-client's WebsocketClientPolicy with
                                                                  observation/state, two 224x224x3 uint8 images,
-                                                                 prompt; a (10, 8) action chunk back)
+                                                                 prompt; a (10, 8) action chunk back. GR00T:
+                                                                 its client is not installable here, so a ZeroMQ
+                                                                 REQ socket with the stand-in's own framing of
+                                                                 GR00T's wire, sending the nested video / state /
+                                                                 language input a GR00T user builds; `ee_pose` (1,
+                                                                 10, 9) and `grip` back)
   via us   our client -> our server (--backend=<vendor>) -> the stand-in vendor
                                                                 (the Inference Guide's observation: the same two
                                                                  images, q / dq / ee_pose, grip, task; 10 actions)
@@ -36,6 +41,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 OPENPI_STAND_IN = ROOT / "test" / "support" / "openpi_stand_in.py"
+GROOT_STAND_IN = ROOT / "test" / "support" / "groot_vendor_stub.py"
 
 from positronic_core.codecs import get_codec  # noqa: E402
 from positronic_core.serve import vendor_process  # noqa: E402
@@ -89,9 +95,9 @@ def _openpi_command() -> str:
 
 
 @contextmanager
-def _checkpoints() -> Iterator[Path]:
+def _checkpoints(name: str = "1000") -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="bench-backends-") as tmp:
-        (Path(tmp) / "1000").mkdir()
+        (Path(tmp) / name).mkdir()
         yield Path(tmp)
 
 
@@ -129,6 +135,66 @@ def openpi_via_us(obs: dict[str, Any]) -> Iterator[Measure]:
             yield _timer(lambda: session.infer(obs))
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# GR00T
+
+
+def _groot_command() -> str:
+    return (shlex.join([sys.executable, str(GROOT_STAND_IN), f"--horizon={HORIZON}"])
+            + " --model_path {checkpoint_dir} --modality_config_path gr00t/configs/data/positronic_ee_rot6d.py"
+            + " --host 127.0.0.1 --port {port}")
+
+
+@contextmanager
+def groot_direct(obs: dict[str, Any]) -> Iterator[Measure]:
+    """GR00T's own client is not installable here: a REQ socket with the stand-in's framing (GR00T's documented
+    one, written independently of ours) sending the nested input a GR00T user builds by hand."""
+    import zmq
+
+    sys.path.insert(0, str(GROOT_STAND_IN.parent))
+    import groot_vendor_stub
+
+    from positronic_core.geometry import pose7_to_pose9
+    from positronic_core.serve.backends.groot import probe
+
+    groot_obs = {
+        "video": {"wrist_image": obs["image.wrist"][None, None], "exterior_image_1": obs["image.exterior"][None, None]},
+        "state": {"ee_pose": pose7_to_pose9(obs["robot_state.ee_pose"]).astype(np.float32)[None, None],
+                  "grip": np.float32([[[obs["grip"]]]])},
+        "language": {groot_vendor_stub.LANGUAGE_KEY: [[obs["task"]]]},
+    }
+    request = {"endpoint": "get_action", "data": {"observation": groot_obs, "options": None}}
+
+    with _checkpoints("checkpoint-1000") as checkpoints, vendor_process.VendorProcess.start(
+            _groot_command(), checkpoint_dir=checkpoints / "checkpoint-1000", probe=probe,
+            progress=lambda m: None, timeout_s=120.0, name="GR00T stand-in") as vendor:
+        socket = zmq.Context.instance().socket(zmq.REQ)
+        socket.connect(f"tcp://127.0.0.1:{vendor.port}")
+
+        def call() -> None:
+            socket.send(groot_vendor_stub.to_bytes(request))
+            action, _info = groot_vendor_stub.from_bytes(socket.recv())
+            assert action["ee_pose"].shape == (1, HORIZON, 9)
+
+        try:
+            yield _timer(call)
+        finally:
+            socket.close(linger=0)
+
+
+@contextmanager
+def groot_via_us(obs: dict[str, Any]) -> Iterator[Measure]:
+    from positronic_core.codecs.groot import get_variant
+    from positronic_core.serve.backends.groot import groot_source
+
+    with _checkpoints("checkpoint-1000") as checkpoints:
+        source = groot_source(checkpoints, get_variant("ee_rot6d"), command=_groot_command(), cwd=None,
+                              start_timeout_s=120.0)
+        with running_server(source) as server, InferenceClient("127.0.0.1", server.port).new_session() as session:
+            assert len(session.infer(obs)) == HORIZON
+            yield _timer(lambda: session.infer(obs))
+
+
 @contextmanager
 def our_hop_alone(obs: dict[str, Any]) -> Iterator[Measure]:
     from positronic_core.serve.backends.hold_pose import HoldPoseSource
@@ -141,6 +207,7 @@ def our_hop_alone(obs: dict[str, Any]) -> Iterator[Measure]:
 #: Backend -> (its vendor's own client straight to the stand-in, our client through our server).
 BACKENDS: dict[str, tuple[Callable[[dict[str, Any]], Any], Callable[[dict[str, Any]], Any]]] = {
     "openpi": (openpi_direct, openpi_via_us),
+    "groot": (groot_direct, groot_via_us),
 }
 
 
