@@ -31,7 +31,7 @@ def group_members(pgid: int) -> list[int]:
     return members
 
 
-def wait_gone(pids: list[int], timeout_s: float = 10.0) -> list[int]:
+def wait_gone(pids: list[int], timeout_s: float = 30.0) -> list[int]:
     """Waits (bounded) for every pid to stop running; returns those still running."""
     deadline = time.monotonic() + timeout_s
     while True:
@@ -41,7 +41,7 @@ def wait_gone(pids: list[int], timeout_s: float = 10.0) -> list[int]:
         time.sleep(0.05)
 
 
-def read_pid_file(path: Path, timeout_s: float = 10.0) -> list[int]:
+def read_pid_file(path: Path, timeout_s: float = 60.0) -> list[int]:
     """The pids a stand-in wrote to `path`, waiting (bounded) for it to appear."""
     deadline = time.monotonic() + timeout_s
     while not path.exists():

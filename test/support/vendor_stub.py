@@ -2,7 +2,7 @@
 
 Flags: --port=N (required), --checkpoint_dir (ignored), --pid_file=F (writes "<own pid> <child pid>"), --child
 (spawns a grandchild that sleeps, as `uv run` -> python does), --ignore_sigterm, --never_listen, --exit_code=N
-(exit at once, after printing --message to stderr), --startup_s=S (sleep before listening).
+(exit at once, after printing --message to stderr).
 """
 
 import argparse
@@ -24,7 +24,6 @@ def main() -> None:
     parser.add_argument("--never_listen", action="store_true")
     parser.add_argument("--exit_code", type=int)
     parser.add_argument("--message", default="")
-    parser.add_argument("--startup_s", type=float, default=0.0)
     args = parser.parse_args()
 
     if args.exit_code is not None:
@@ -42,7 +41,6 @@ def main() -> None:
         with open(args.pid_file + ".tmp", "w") as f:
             f.write(f"{os.getpid()} {child_pid}")
         os.replace(args.pid_file + ".tmp", args.pid_file)
-    time.sleep(args.startup_s)
     if args.never_listen:
         time.sleep(600)
         return

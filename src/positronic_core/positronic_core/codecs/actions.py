@@ -41,11 +41,12 @@ class AbsoluteEEPoseAction:
     def decode(self, vector: np.ndarray, observation: Mapping[str, Any]) -> tuple[RobotCommand, float]:
         vector = finite_vector(vector, self.dim, "end-effector pose action")
         quat = vector[3:7]
-        norm = float(np.linalg.norm(quat))
-        if norm < 1e-6:
+        if float(quat @ quat) < 1e-12:
             raise ValueError(f"end-effector pose action has a zero quaternion: {quat.tolist()}")
-        rotation = quat_wxyz_to_matrix(quat / norm)
-        return CartesianPosition(np.concatenate([vector[:3], rotation.reshape(9)])), float(vector[7])
+        pose = np.empty(12)
+        pose[:3] = vector[:3]
+        pose[3:] = quat_wxyz_to_matrix(quat).reshape(9)  # normalises the quaternion
+        return CartesianPosition(pose), float(vector[7])
 
     def encode(self, action: Action) -> np.ndarray:
         if not isinstance(action.command, CartesianPosition):
