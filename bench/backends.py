@@ -14,12 +14,16 @@ that costs next to nothing, so only transport and translation are measured), ove
   via us   our client -> our server (--backend=<vendor>) -> the stand-in vendor
                                                                 (the Inference Guide's observation: the same two
                                                                  images, q / dq / ee_pose, grip, task; 10 actions)
+  openpi endpoint   openpi-client's WebsocketClientPolicy -> our server's openpi endpoint (--openpi_port) ->
+                    --backend=<vendor> -> the stand-in vendor  (openpi's `ee` layout: the observation of openpi's
+                                                                 direct case; a (10, 8) chunk back)
 
 Added = median(via us) - median(direct): our client, protocol v1 framing, the codec both ways and the extra hop.
 Target: at most 2 ms. For scale, "our hop alone" is our client -> our server with a null model (hold_pose, the same
 observation, a chunk of 10): the part of "added" that is the extra loopback hop itself, not translation. Cases are
 measured in interleaved blocks so that load from other work on a shared machine falls on all of them alike. Another
-backend joins by adding its pair of cases to `BACKENDS`.
+backend joins by adding its cases to `BACKENDS`. The openpi endpoint's cost is its median against "via us"
+(protocol v1 to the same backend) and, for openpi, against "direct" (the same client and bytes, no server of ours).
 
     .venv/bin/python bench/backends.py [--rounds N] [--blocks N]
 """
@@ -45,7 +49,8 @@ GROOT_STAND_IN = ROOT / "test" / "support" / "groot_vendor_stub.py"
 
 from positronic_core.codecs import get_codec  # noqa: E402
 from positronic_core.serve import vendor_process  # noqa: E402
-from positronic_core.serve.server import running_server  # noqa: E402
+from positronic_core.serve.openpi_layout import IMAGE_KEYS, PROMPT_KEY, STATE_KEY  # noqa: E402
+from positronic_core.serve.server import ServerConfig, running_server  # noqa: E402
 from positronic_core.wire.client import InferenceClient  # noqa: E402
 
 WARMUP = 20
@@ -101,18 +106,36 @@ def _checkpoints(name: str = "1000") -> Iterator[Path]:
         yield Path(tmp)
 
 
+def _openpi_observation(obs: dict[str, Any]) -> dict[str, Any]:
+    """The guide observation in openpi's `ee` layout, as an openpi user's robot sends it."""
+    openpi_obs = {STATE_KEY: np.concatenate([obs["robot_state.ee_pose"], [obs["grip"]]]).astype(np.float32),
+                  PROMPT_KEY: obs["task"]}
+    openpi_obs.update({openpi_key: obs[key] for openpi_key, key in IMAGE_KEYS.items()})
+    return openpi_obs
+
+
+@contextmanager
+def _via_openpi_endpoint(source: Any, obs: dict[str, Any]) -> Iterator[Measure]:
+    """openpi's own client -> our openpi endpoint -> `source`'s backend."""
+    from openpi_client.websocket_client_policy import WebsocketClientPolicy
+
+    openpi_obs = _openpi_observation(obs)
+    with running_server(source, ServerConfig(port=0, openpi_port=0)) as server:
+        policy = WebsocketClientPolicy("127.0.0.1", server.openpi.port)
+        try:
+            assert policy.infer(openpi_obs)["actions"].shape == (HORIZON, 8)
+            yield _timer(lambda: policy.infer(openpi_obs))
+        finally:
+            policy._ws.close()  # the client has no close(); its socket is its only resource
+
+
 @contextmanager
 def openpi_direct(obs: dict[str, Any]) -> Iterator[Measure]:
     from openpi_client.websocket_client_policy import WebsocketClientPolicy
 
     from positronic_core.serve.backends.openpi import probe
 
-    openpi_obs = {
-        "observation/state": np.concatenate([obs["robot_state.ee_pose"], [obs["grip"]]]).astype(np.float32),
-        "observation/image": obs["image.exterior"],
-        "observation/wrist_image": obs["image.wrist"],
-        "prompt": obs["task"],
-    }
+    openpi_obs = _openpi_observation(obs)
     with _checkpoints() as checkpoints, vendor_process.VendorProcess.start(
             _openpi_command(), checkpoint_dir=checkpoints / "1000", probe=probe, progress=lambda m: None,
             timeout_s=120.0, name="openpi stand-in") as vendor:
@@ -123,16 +146,25 @@ def openpi_direct(obs: dict[str, Any]) -> Iterator[Measure]:
             policy._ws.close()  # the client has no close(); its socket is its only resource
 
 
-@contextmanager
-def openpi_via_us(obs: dict[str, Any]) -> Iterator[Measure]:
+def _openpi_source(checkpoints: Path) -> Any:
     from positronic_core.serve.backends.openpi import openpi_source
 
+    return openpi_source(checkpoints, get_codec("ee"), command=_openpi_command(), cwd=None, start_timeout_s=120.0)
+
+
+@contextmanager
+def openpi_via_us(obs: dict[str, Any]) -> Iterator[Measure]:
     with _checkpoints() as checkpoints:
-        source = openpi_source(checkpoints, get_codec("ee"), command=_openpi_command(), cwd=None,
-                               start_timeout_s=120.0)
-        with running_server(source) as server, InferenceClient("127.0.0.1", server.port).new_session() as session:
+        with running_server(_openpi_source(checkpoints)) as server, \
+                InferenceClient("127.0.0.1", server.port).new_session() as session:
             assert len(session.infer(obs)) == HORIZON
             yield _timer(lambda: session.infer(obs))
+
+
+@contextmanager
+def openpi_via_endpoint(obs: dict[str, Any]) -> Iterator[Measure]:
+    with _checkpoints() as checkpoints, _via_openpi_endpoint(_openpi_source(checkpoints), obs) as measure:
+        yield measure
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -182,17 +214,28 @@ def groot_direct(obs: dict[str, Any]) -> Iterator[Measure]:
             socket.close(linger=0)
 
 
-@contextmanager
-def groot_via_us(obs: dict[str, Any]) -> Iterator[Measure]:
+def _groot_source(checkpoints: Path) -> Any:
     from positronic_core.codecs.groot import get_variant
     from positronic_core.serve.backends.groot import groot_source
 
+    return groot_source(checkpoints, get_variant("ee_rot6d"), command=_groot_command(), cwd=None,
+                        start_timeout_s=120.0)
+
+
+@contextmanager
+def groot_via_us(obs: dict[str, Any]) -> Iterator[Measure]:
     with _checkpoints("checkpoint-1000") as checkpoints:
-        source = groot_source(checkpoints, get_variant("ee_rot6d"), command=_groot_command(), cwd=None,
-                              start_timeout_s=120.0)
-        with running_server(source) as server, InferenceClient("127.0.0.1", server.port).new_session() as session:
+        with running_server(_groot_source(checkpoints)) as server, \
+                InferenceClient("127.0.0.1", server.port).new_session() as session:
             assert len(session.infer(obs)) == HORIZON
             yield _timer(lambda: session.infer(obs))
+
+
+@contextmanager
+def groot_via_endpoint(obs: dict[str, Any]) -> Iterator[Measure]:
+    with _checkpoints("checkpoint-1000") as checkpoints, \
+            _via_openpi_endpoint(_groot_source(checkpoints), obs) as measure:
+        yield measure
 
 
 @contextmanager
@@ -204,10 +247,12 @@ def our_hop_alone(obs: dict[str, Any]) -> Iterator[Measure]:
         yield _timer(lambda: session.infer(obs))
 
 
-#: Backend -> (its vendor's own client straight to the stand-in, our client through our server).
-BACKENDS: dict[str, tuple[Callable[[dict[str, Any]], Any], Callable[[dict[str, Any]], Any]]] = {
-    "openpi": (openpi_direct, openpi_via_us),
-    "groot": (groot_direct, groot_via_us),
+Case = Callable[[dict[str, Any]], Any]
+#: Backend -> (its vendor's own client straight to the stand-in, our client through our server, openpi's client
+#: through our openpi endpoint).
+BACKENDS: dict[str, tuple[Case, Case, Case]] = {
+    "openpi": (openpi_direct, openpi_via_us, openpi_via_endpoint),
+    "groot": (groot_direct, groot_via_us, groot_via_endpoint),
 }
 
 
@@ -221,9 +266,10 @@ def main() -> None:
     latencies: dict[tuple[str, str], list[float]] = {}
     with ExitStack() as stack:
         timers = {("our hop alone", ""): stack.enter_context(our_hop_alone(obs))}
-        for backend, (direct, via_us) in BACKENDS.items():
+        for backend, (direct, via_us, via_endpoint) in BACKENDS.items():
             timers[(backend, "direct")] = stack.enter_context(direct(obs))
             timers[(backend, "via us")] = stack.enter_context(via_us(obs))
+            timers[(backend, "openpi endpoint")] = stack.enter_context(via_endpoint(obs))
         loads = os.getloadavg()
         keys = list(timers)
         for block in range(args.blocks):
@@ -246,6 +292,10 @@ def main() -> None:
               f"{np.median(via_us) / np.median(direct):6.2f} {np.percentile(via_us, 99):14.3f}  {verdict}")
         print(f"{'':10s} of which our hop alone (client -> server, null model): {hop:.3f} ms; translation and the "
               f"vendor client: {added - hop:.3f} ms")
+        endpoint = float(np.median(latencies[(backend, "openpi endpoint")])) * 1000.0
+        print(f"{'':10s} openpi-client via our openpi endpoint: {endpoint:.3f} ms median, "
+              f"{endpoint - np.median(via_us):+.3f} ms against protocol v1 (via us), "
+              f"{endpoint - np.median(direct):+.3f} ms against {backend} direct")
 
 
 if __name__ == "__main__":
