@@ -157,7 +157,7 @@ def test_a_vendor_that_never_comes_up_is_a_clear_error_after_the_timeout(checkpo
         assert running_with_argument(str(pid_file)) == []
 
 
-def test_a_vendor_that_exits_at_start_is_reported_with_its_stderr(checkpoints):
+def test_a_vendor_that_exits_at_start_is_reported_with_its_output(checkpoints):
     with _serve(checkpoints, "--horizon=many") as server:
         with pytest.raises(InferenceError, match=r"(?s)openpi server exited with code 2 before it answered.*"
                                                  r"invalid int value: 'many'"):
