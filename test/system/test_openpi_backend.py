@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from processes import is_running, read_pid_file, running_with_argument, wait_gone
+from upstream import UpstreamClient, guide_observation, upstream_missing_reason
 
 from positronic_core.codecs import get_codec
 from positronic_core.geometry import quat_wxyz_to_matrix
@@ -262,3 +263,19 @@ def test_bad_backend_flags_are_one_line_before_anything_starts(checkpoints, tmp_
         f"--checkpoints_dir={checkpoints}", f"--vendor_cwd={tmp_path}", "--vendor_command=python serve.py {port}")
     assert "--backend=openpi takes no variant, got 'ee_rot6d'" in refuse(
         "ee_rot6d", f"--checkpoints_dir={checkpoints}", f"--vendor_cwd={tmp_path}", command)
+
+
+@pytest.mark.skipif(upstream_missing_reason() is not None, reason=str(upstream_missing_reason()))
+def test_upstream_0_2_1_client_gets_openpi_actions_it_can_execute(checkpoints):
+    with _serve(checkpoints, "--horizon=4") as server, UpstreamClient("127.0.0.1", server.port) as upstream:
+        meta = upstream.new_session()
+        assert meta["type"] == "openpi" and meta["model_id"] == "2000"
+        reply = upstream.infer(seed=3)
+    obs = guide_observation(3)
+    pose = obs["robot_state.ee_pose"]
+    decoded = reply["decoded"]  # what upstream's harness makes of each action before it moves an arm
+    assert [d["class"] for d in decoded] == ["CartesianPosition"] * 4
+    for i, action in enumerate(decoded):
+        np.testing.assert_allclose(action["translation"], pose[:3] + [0.01 * i, 0, 0], atol=1e-6)
+        np.testing.assert_allclose(action["rotation"], quat_wxyz_to_matrix(pose[3:]), atol=1e-6)
+        assert action["target_grip"] == pytest.approx(obs["grip"], abs=1e-6)
