@@ -121,6 +121,15 @@ def test_joints_codec_sends_joint_state_and_decodes_joint_targets(checkpoints, t
                                atol=1e-6)
 
 
+def test_ee_joints_codec_sends_pose_grip_and_joints(checkpoints, tmp_path):
+    log = tmp_path / "requests.jsonl"
+    with _serve(checkpoints, f"--log={log}", "--horizon=2", codec="ee_joints") as server:
+        with InferenceClient("127.0.0.1", server.port).new_session() as session:
+            chunk = session.infer(OBS)
+    np.testing.assert_allclose(_log(log)[-1]["state"], [0.4, 0.1, 0.3, *QUAT, 0.25, *OBS["robot_state.q"]], rtol=1e-6)
+    assert [a["robot_command"]["type"] for a in chunk] == ["cartesian_pos"] * 2
+
+
 def test_a_vendor_dying_mid_episode_gives_error_replies_and_the_next_session_restarts_it(checkpoints, tmp_path):
     pid_file, die = tmp_path / "pid", tmp_path / "die"
     with _serve(checkpoints, f"--pid_file={pid_file}", f"--die_when={die}") as server:
