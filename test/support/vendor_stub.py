@@ -2,7 +2,7 @@
 
 Flags: --port=N (required), --checkpoint_dir (ignored), --pid_file=F (writes "<own pid> <child pid>"), --child
 (spawns a grandchild that sleeps, as `uv run` -> python does), --ignore_sigterm, --never_listen, --exit_code=N
-(exit at once, after printing --message to stderr).
+(exit at once, after a line on stdout and --message on stderr).
 """
 
 import argparse
@@ -27,6 +27,7 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.exit_code is not None:
+        print(f"stub starting on port {args.port}", flush=True)
         print(args.message, file=sys.stderr, flush=True)
         sys.exit(args.exit_code)
     if args.ignore_sigterm:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from processes import is_running, read_pid_file, running_with_argument, wait_gone
+from upstream import UpstreamClient, guide_observation, upstream_missing_reason
 
 from positronic_core.codecs import get_codec
 from positronic_core.geometry import quat_wxyz_to_matrix
@@ -120,6 +121,15 @@ def test_joints_codec_sends_joint_state_and_decodes_joint_targets(checkpoints, t
                                atol=1e-6)
 
 
+def test_ee_joints_codec_sends_pose_grip_and_joints(checkpoints, tmp_path):
+    log = tmp_path / "requests.jsonl"
+    with _serve(checkpoints, f"--log={log}", "--horizon=2", codec="ee_joints") as server:
+        with InferenceClient("127.0.0.1", server.port).new_session() as session:
+            chunk = session.infer(OBS)
+    np.testing.assert_allclose(_log(log)[-1]["state"], [0.4, 0.1, 0.3, *QUAT, 0.25, *OBS["robot_state.q"]], rtol=1e-6)
+    assert [a["robot_command"]["type"] for a in chunk] == ["cartesian_pos"] * 2
+
+
 def test_a_vendor_dying_mid_episode_gives_error_replies_and_the_next_session_restarts_it(checkpoints, tmp_path):
     pid_file, die = tmp_path / "pid", tmp_path / "die"
     with _serve(checkpoints, f"--pid_file={pid_file}", f"--die_when={die}") as server:
@@ -157,7 +167,7 @@ def test_a_vendor_that_never_comes_up_is_a_clear_error_after_the_timeout(checkpo
         assert running_with_argument(str(pid_file)) == []
 
 
-def test_a_vendor_that_exits_at_start_is_reported_with_its_stderr(checkpoints):
+def test_a_vendor_that_exits_at_start_is_reported_with_its_output(checkpoints):
     with _serve(checkpoints, "--horizon=many") as server:
         with pytest.raises(InferenceError, match=r"(?s)openpi server exited with code 2 before it answered.*"
                                                  r"invalid int value: 'many'"):
@@ -262,3 +272,19 @@ def test_bad_backend_flags_are_one_line_before_anything_starts(checkpoints, tmp_
         f"--checkpoints_dir={checkpoints}", f"--vendor_cwd={tmp_path}", "--vendor_command=python serve.py {port}")
     assert "--backend=openpi takes no variant, got 'ee_rot6d'" in refuse(
         "ee_rot6d", f"--checkpoints_dir={checkpoints}", f"--vendor_cwd={tmp_path}", command)
+
+
+@pytest.mark.skipif(upstream_missing_reason() is not None, reason=str(upstream_missing_reason()))
+def test_upstream_0_2_1_client_gets_openpi_actions_it_can_execute(checkpoints):
+    with _serve(checkpoints, "--horizon=4") as server, UpstreamClient("127.0.0.1", server.port) as upstream:
+        meta = upstream.new_session()
+        assert meta["type"] == "openpi" and meta["model_id"] == "2000"
+        reply = upstream.infer(seed=3)
+    obs = guide_observation(3)
+    pose = obs["robot_state.ee_pose"]
+    decoded = reply["decoded"]  # what upstream's harness makes of each action before it moves an arm
+    assert [d["class"] for d in decoded] == ["CartesianPosition"] * 4
+    for i, action in enumerate(decoded):
+        np.testing.assert_allclose(action["translation"], pose[:3] + [0.01 * i, 0, 0], atol=1e-6)
+        np.testing.assert_allclose(action["rotation"], quat_wxyz_to_matrix(pose[3:]), atol=1e-6)
+        assert action["target_grip"] == pytest.approx(obs["grip"], abs=1e-6)

@@ -123,9 +123,10 @@ def serve(checkpoints_dir: str | None = None, codec: str = "ee", backend: str = 
       --checkpoints_dir=DIR   A training run's output; each numeric step in it is a model id. lerobot:
                               DIR/checkpoints/<step>/pretrained_model/ or DIR/<step>/pretrained_model/;
                               openpi: DIR/<step>/; groot: DIR/checkpoint-<step>/.
-      --codec=ee|joints       How observations and actions map to the model: `ee` = EE pose (xyz + wxyz) + grip
-                              state, wrist/exterior cameras at 224x224, absolute EE pose + grip actions; `joints` =
-                              7 joint positions + grip, joint-position actions. Upstream's paths are accepted too
+      --codec=ee|joints|ee_joints  How observations and actions map to the model: `ee` = EE pose (xyz + wxyz) +
+                              grip state, wrist/exterior cameras at 224x224, absolute EE pose + grip actions;
+                              `joints` = 7 joint positions + grip, joint-position actions; `ee_joints` = EE pose +
+                              grip + joints state, EE actions. Upstream's paths are accepted too
                               (--codec=@positronic.vendors.lerobot.codecs.ee, @positronic.vendors.openpi.codecs.ee).
       --backend=lerobot       `lerobot`: ACT checkpoints loaded with LeRobot 0.4 (0.3.3 checkpoints are migrated at
                               load time). `openpi`: each checkpoint served by openpi's own scripts/serve_policy.py,

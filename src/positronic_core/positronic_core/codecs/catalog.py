@@ -6,8 +6,10 @@
   action = absolute pose (xyz + wxyz quaternion) + grip (8) -> `cartesian_pos` + `target_grip`.
 - `joints`: upstream's `joints_absolute`. State = `robot_state.q` (7) + `grip`; the same cameras; action = 7 joint
   positions + grip -> `joint_pos` + `target_grip`.
+- `ee_joints`: upstream's openpi `ee_joints` (guide era: `eepose_q`). State = `robot_state.ee_pose` + `grip` +
+  `robot_state.q` (15); the same cameras and action as `ee`.
 
-Both stamp action i of a chunk at i / 15 s. The openpi backend feeds the same codecs to openpi under its own input
+All stamp action i of a chunk at i / 15 s. The openpi backend feeds the same codecs to openpi under its own input
 names (see serve/backends/openpi.py); openpi trains on these LeRobot features.
 
 Upstream Positronic's docs and docker commands name codecs by import path (`--codec=@positronic.vendors.lerobot.
@@ -35,6 +37,13 @@ CODECS: dict[str, Codec] = {
         action=AbsoluteEEPoseAction(),
         action_fps=DEFAULT_ACTION_FPS,
     ),
+    "ee_joints": Codec(
+        name="ee_joints",
+        state=(StateInput("robot_state.ee_pose", 7), StateInput("grip", 1), StateInput("robot_state.q", 7)),
+        images=_CAMERAS,
+        action=AbsoluteEEPoseAction(),
+        action_fps=DEFAULT_ACTION_FPS,
+    ),
     "joints": Codec(
         name="joints",
         state=(StateInput("robot_state.q", 7), StateInput("grip", 1)),
@@ -54,6 +63,8 @@ UPSTREAM_CODEC_PATHS: dict[str, str] = {
     "@positronic.vendors.lerobot.codecs.joints_absolute": "joints",
     "@positronic.vendors.openpi.codecs.ee": "ee",
     "@positronic.vendors.openpi.codecs.eepose": "ee",
+    "@positronic.vendors.openpi.codecs.ee_joints": "ee_joints",
+    "@positronic.vendors.openpi.codecs.eepose_q": "ee_joints",
 }
 
 

@@ -32,7 +32,7 @@ PORT_PLACEHOLDER = "{port}"
 CHECKPOINT_PLACEHOLDER = "{checkpoint_dir}"
 #: How often `wait_ready` reports progress; the model pool forwards the latest report at least every 5 s.
 PROGRESS_EVERY_S = 2.0
-_STDERR_TAIL_LINES = 40
+_OUTPUT_TAIL_LINES = 40
 
 #: `probe(port)` -> True once the vendor answers on `port`. It may raise while the vendor is still starting.
 ReadinessProbe = Callable[[int], bool]
@@ -80,19 +80,20 @@ class VendorProcess:
         self.port = port
         self.name = name
         self.stop_grace_s = stop_grace_s
-        self._tail: collections.deque[str] = collections.deque(maxlen=_STDERR_TAIL_LINES)
+        self._tail: collections.deque[str] = collections.deque(maxlen=_OUTPUT_TAIL_LINES)
         self._stop_lock = threading.Lock()
         try:
             self._popen = subprocess.Popen(
                 self.args, cwd=None if cwd is None else str(cwd), env=None if env is None else dict(env),
-                stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                start_new_session=True)
         except OSError as e:
             where = f" in {cwd}" if cwd is not None else ""
             raise VendorStartError(f"cannot start the {name} `{shlex.join(self.args)}`{where}: {e}") from None
         # The session leader's pid is the process group id of everything the vendor spawns.
         self.pgid = self._popen.pid
         _RUNNING.add(self)
-        self._reader = threading.Thread(target=self._pump_stderr, name=f"{name}-stderr", daemon=True)
+        self._reader = threading.Thread(target=self._pump_output, name=f"{name}-output", daemon=True)
         self._reader.start()
         log.info("started %s (pid %d, port %d): %s", name, self.pid, port, shlex.join(self.args))
 
@@ -132,8 +133,8 @@ class VendorProcess:
         except subprocess.TimeoutExpired:
             return None
 
-    def stderr_tail(self) -> str:
-        """The last lines the vendor wrote to stderr."""
+    def output_tail(self) -> str:
+        """The last lines the vendor wrote (stdout and stderr)."""
         return "\n".join(self._tail)
 
     def wait_ready(self, probe: ReadinessProbe, progress: Callable[[str], None], *, timeout_s: float,
@@ -168,7 +169,7 @@ class VendorProcess:
             sleep(poll_s)
 
     def exit_message(self) -> str:
-        """Why the vendor is gone, with the tail of its stderr (for errors raised after it came up)."""
+        """Why the vendor is gone, with the tail of its output (for errors raised after it came up)."""
         return self._exit_message("")
 
     def stop(self) -> None:
@@ -199,9 +200,10 @@ class VendorProcess:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def _pump_stderr(self) -> None:
-        # The vendor's log stays visible on our stderr; the tail is kept for error messages.
-        stream = self._popen.stderr
+    def _pump_output(self) -> None:
+        # The vendor's log goes to our stderr, marked as its: our stdout stays ours (the CLI's "models ... on" line).
+        # The tail is kept for error messages.
+        stream = self._popen.stdout
         for raw in iter(stream.readline, b""):
             line = raw.decode(errors="replace").rstrip("\n")
             self._tail.append(line)
@@ -218,8 +220,8 @@ class VendorProcess:
         return f"the {self.name} {how}{' ' + when if when else ''}{self._tail_suffix()}"
 
     def _tail_suffix(self) -> str:
-        tail = self.stderr_tail().strip()
-        return f"; its stderr ends with:\n{tail}" if tail else "; it wrote nothing to stderr"
+        tail = self.output_tail().strip()
+        return f"; its output ends with:\n{tail}" if tail else "; it printed nothing"
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:

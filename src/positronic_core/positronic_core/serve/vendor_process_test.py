@@ -74,12 +74,13 @@ def test_a_vendor_ignoring_sigterm_is_killed_after_the_grace_period(tmp_path):
     assert vendor.returncode == -9
 
 
-def test_early_exit_is_reported_with_the_tail_of_stderr(tmp_path):
+def test_early_exit_is_reported_with_the_tail_of_its_output(tmp_path):
     with pytest.raises(VendorStartError) as raised:
         _start(tmp_path, "--exit_code=3", "--message=config pi05_nowhere not found")
     message = str(raised.value)
     assert "exited with code 3 before it answered" in message
     assert "config pi05_nowhere not found" in message
+    assert "stub starting on port" in message  # stdout too: openpi's logs go to either
     assert vendor_process.running() == []
 
 

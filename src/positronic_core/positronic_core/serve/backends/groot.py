@@ -53,8 +53,6 @@ def probe(port: int) -> bool:
 class GrootModel:
     """One checkpoint served by its own GR00T server process."""
 
-    blocking = True
-
     def __init__(self, process: VendorProcess, codec: GrootCodec, *, max_batch_size: int = 8,
                  request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S,
                  warmup_timeout_s: float = DEFAULT_WARMUP_TIMEOUT_S) -> None:
@@ -93,7 +91,7 @@ class GrootModel:
         code = self.process.returncode
         if code is None:
             return None
-        if not self._reported_exit:  # its stderr tail goes to our log once, not into every robot's error reply
+        if not self._reported_exit:  # its output's tail goes to our log once, not into every robot's error reply
             log.error("%s", self.process.exit_message())
             self._reported_exit = True
         how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
