@@ -160,10 +160,11 @@ def serve(checkpoints_dir: str | None = None, codec: str = "ee", backend: str = 
       --openpi_port=N         Also serve openpi's own wire on port N (off by default), so openpi's
                               `WebsocketClientPolicy(host, N, api_key=TOKEN)` drives any backend; same models, host
                               and token as protocol v1. ws://HOST:N/ opens the default model, ws://HOST:N/<id> another.
-      --openpi_layout=ee      What that endpoint's `observation/state` holds: `ee` = EE pose (xyz + wxyz) + grip,
-                              `ee_joints` = that + 7 joints, `joints` = 7 joints + grip; images
-                              `observation/image` (exterior) and `observation/wrist_image`, `prompt` the task.
-                              Replies carry `actions` (H, 8): pose (xyz + wxyz) or joints, then grip.
+      --openpi_layout=ee      What that endpoint's `observation/state` holds, named by the codec with that state:
+                              `ee` = EE pose (xyz + wxyz) + grip, `ee_joints` = that + 7 joints, `joints` = 7
+                              joints + grip; images `observation/image` (exterior) and `observation/wrist_image`,
+                              `prompt` the task. Replies carry `actions` (H, 8): pose (xyz + wxyz) or joints, then
+                              grip.
       --vendor_command=CMD    openpi/groot: the command line that starts the vendor's policy server for one
                               checkpoint; {port} becomes a free loopback port we choose and {checkpoint_dir} the
                               checkpoint's directory. Default: what the docker images run, for openpi

@@ -7,7 +7,8 @@ OpenPI codecs, and expect `actions` as one (horizon, dim) array:
   channel-first (3, H, W) accepted too, as openpi's own policies accept it;
 - `prompt`: the instruction (optional).
 
-Layouts (state parts, in order):
+A layout is named after one of our codecs (`codecs.catalog`), whose state parts `observation/state` holds in order,
+as the openpi backend sends that codec's state to openpi:
 - `ee`: EE pose x, y, z, qw, qx, qy, qz, then grip (8);
 - `ee_joints`: the same, then the 7 joint positions (15);
 - `joints`: the 7 joint positions, then grip (8).
@@ -25,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from positronic_core.codecs import get_codec
 from positronic_core.geometry import matrix_to_quat_wxyz
 from positronic_core.robot.commands import Action, CartesianPosition, JointDelta, JointPosition
 from positronic_core.serve.backends import openpi as openpi_backend
@@ -84,17 +86,10 @@ class OpenpiLayout:
         return observation
 
 
-LAYOUTS: dict[str, OpenpiLayout] = {
-    "ee": OpenpiLayout("ee", (("robot_state.ee_pose", 7), ("grip", 1))),
-    "ee_joints": OpenpiLayout("ee_joints", (("robot_state.ee_pose", 7), ("grip", 1), ("robot_state.q", 7))),
-    "joints": OpenpiLayout("joints", (("robot_state.q", 7), ("grip", 1))),
-}
-
-
 def get_layout(name: str) -> OpenpiLayout:
-    if name not in LAYOUTS:
-        raise LookupError(f"unknown openpi layout {name!r}; choose one of {', '.join(LAYOUTS)}")
-    return LAYOUTS[name]
+    """The layout of the codec called `name`; an unknown name raises `UnknownCodecError` listing the codecs."""
+    codec = get_codec(name)
+    return OpenpiLayout(codec.name, tuple((part.key, part.size) for part in codec.state))
 
 
 def _hwc_uint8(image: Any, key: str) -> np.ndarray:

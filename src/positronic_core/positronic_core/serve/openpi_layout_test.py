@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
+from positronic_core.codecs import CODECS, UnknownCodecError
 from positronic_core.geometry import pose7_to_pose12
 from positronic_core.robot.commands import Action, CartesianPosition, JointDelta, JointPosition, Reset
-from positronic_core.serve.openpi_layout import LAYOUTS, OpenpiObservationError, actions_to_rows, get_layout
+from positronic_core.serve.openpi_layout import OpenpiObservationError, actions_to_rows, get_layout
 
 POSE7 = np.array([0.4, -0.1, 0.3, 0.5, 0.5, -0.5, 0.5])
 Q = np.linspace(-1.0, 1.0, 7)
@@ -70,10 +71,11 @@ def test_bad_observations_name_the_openpi_key(change, message):
         get_layout("ee").to_observation(obs)
 
 
-def test_unknown_layout_lists_the_known_ones():
-    with pytest.raises(LookupError, match="ee, ee_joints, joints"):
+def test_layouts_are_the_codecs_state_and_an_unknown_one_lists_them():
+    assert {name: get_layout(name).state_dim for name in CODECS} == {"ee": 8, "ee_joints": 15, "joints": 8}
+    assert get_layout("@positronic.vendors.openpi.codecs.ee").name == "ee"  # upstream's codec paths work too
+    with pytest.raises(UnknownCodecError, match="ee, ee_joints, joints"):
         get_layout("droid")
-    assert set(LAYOUTS) == {"ee", "ee_joints", "joints"}
 
 
 def test_cartesian_actions_become_pose_quaternion_and_grip_rows():

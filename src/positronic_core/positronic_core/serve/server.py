@@ -76,7 +76,7 @@ class ServerConfig:
     insecure: bool = False
     #: Port of the openpi-compatible endpoint (`serve.openpi_endpoint`); None = off, 0 = any free port.
     openpi_port: int | None = None
-    #: How that endpoint reads `observation/state` (`serve.openpi_layout.LAYOUTS`).
+    #: How that endpoint reads `observation/state`: a codec name (`serve.openpi_layout.get_layout`).
     openpi_layout: str = "ee"
 
 
