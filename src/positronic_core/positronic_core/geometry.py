@@ -1,16 +1,22 @@
 """Rotation conventions shared by every component.
 
 Positronic quaternions are scalar-first (w, x, y, z); ROS messages are (x, y, z, w) and are converted exactly once,
-in the ROS adapter. A pose on the wire is 12 floats: translation then a row-major 3x3 rotation matrix.
+in the ROS adapter. A pose on the wire is 12 floats: translation then a row-major 3x3 rotation matrix. GR00T
+checkpoints see a pose as 9 floats: translation then the 6D rotation (the matrix's first two rows).
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
 
 def quat_wxyz_to_matrix(q: np.ndarray) -> np.ndarray:
-    w, x, y, z = np.asarray(q, dtype=np.float64) / np.linalg.norm(q)
+    # In Python floats: numpy scalar arithmetic costs ten times as much, and a chunk decodes this per action.
+    w, x, y, z = np.asarray(q, dtype=np.float64).reshape(4).tolist()
+    norm = math.sqrt(w * w + x * x + y * y + z * z) or math.nan  # a zero quaternion gives NaNs, as numpy would
+    w, x, y, z = w / norm, x / norm, y / norm, z / norm
     return np.array(
         [
             [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
@@ -50,6 +56,57 @@ def pose7_to_pose12(pose7: np.ndarray) -> np.ndarray:
 def pose12_to_pose7(pose12: np.ndarray) -> np.ndarray:
     pose12 = np.asarray(pose12, dtype=np.float64)
     return np.concatenate([pose12[:3], matrix_to_quat_wxyz(pose12[3:12].reshape(3, 3))])
+
+
+def matrix_to_rot6d(m: np.ndarray) -> np.ndarray:
+    """The 6D rotation representation: the matrix's first two rows, concatenated.
+
+    Rows, not the columns of Zhou et al.: upstream Positronic's `Rotation.as_rot6d` takes rows, and GR00T
+    checkpoints trained on its datasets expect exactly that layout.
+    """
+    m = np.asarray(m, dtype=np.float64)
+    if m.shape != (3, 3):
+        raise ValueError(f"a rotation matrix is 3x3, got shape {m.shape}")
+    return np.concatenate([m[0], m[1]])
+
+
+def rot6d_to_matrix(v: np.ndarray) -> np.ndarray:
+    """The rotation nearest a (possibly unnormalised, non-orthogonal) 6D vector, by Gram-Schmidt.
+
+    A network's output is never exactly orthonormal: the first row keeps its direction, the second loses its
+    component along the first, and the third is their cross product, which makes the result a proper rotation.
+    """
+    v = np.asarray(v, dtype=np.float64).reshape(-1)
+    if v.shape != (6,):
+        raise ValueError(f"a 6D rotation has 6 values, got {v.size}")
+    if not np.isfinite(v).all():
+        raise ValueError(f"a 6D rotation contains a non-finite value: {v.tolist()}")
+    # In Python floats: numpy's per-call overhead on 3-vectors costs more than the arithmetic, and a chunk decodes
+    # this once per action.
+    ax, ay, az, bx, by, bz = v.tolist()
+    norm = math.sqrt(ax * ax + ay * ay + az * az)
+    if norm < 1e-9:
+        raise ValueError(f"a 6D rotation's first row is zero: {v.tolist()}")
+    ax, ay, az = ax / norm, ay / norm, az / norm
+    along = ax * bx + ay * by + az * bz
+    bx, by, bz = bx - along * ax, by - along * ay, bz - along * az
+    norm = math.sqrt(bx * bx + by * by + bz * bz)
+    if norm < 1e-9:
+        raise ValueError(f"a 6D rotation's rows are parallel: {v.tolist()}")
+    bx, by, bz = bx / norm, by / norm, bz / norm
+    return np.array([[ax, ay, az], [bx, by, bz], [ay * bz - az * by, az * bx - ax * bz, ax * by - ay * bx]])
+
+
+def pose7_to_pose9(pose7: np.ndarray) -> np.ndarray:
+    """(x, y, z, qw, qx, qy, qz) -> (x, y, z, 6D rotation)."""
+    pose7 = np.asarray(pose7, dtype=np.float64)
+    return np.concatenate([pose7[:3], matrix_to_rot6d(quat_wxyz_to_matrix(pose7[3:7]))])
+
+
+def pose9_to_pose12(pose9: np.ndarray) -> np.ndarray:
+    """(x, y, z, 6D rotation) -> (x, y, z, row-major rotation), orthonormalising the rotation."""
+    pose9 = np.asarray(pose9, dtype=np.float64)
+    return np.concatenate([pose9[:3], rot6d_to_matrix(pose9[3:9]).reshape(9)])
 
 
 def quat_wxyz_to_xyzw(q: np.ndarray) -> np.ndarray:

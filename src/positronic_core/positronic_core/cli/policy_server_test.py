@@ -61,3 +61,21 @@ def test_port_in_use_is_one_line_naming_the_port(taken_port):
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
     assert f"127.0.0.1:{taken_port}" in lines[0] and "already in use" in lines[0] and "--port" in lines[0]
+
+
+def test_help_documents_the_backends_and_vendor_flags():
+    done = _run(SERVE, "--help")
+    assert done.returncode == 0
+    for text in ("--backend=lerobot", "`openpi`", "`groot`", "`hold_pose`", "--vendor_command=CMD", "{port}",
+                 "{checkpoint_dir}", "--vendor_cwd=DIR", "--vendor_timeout_s", "VARIANT", "ee_rot6d_joints",
+                 "@positronic.vendors.openpi.codecs.ee"):
+        assert text in done.stdout, text
+
+
+def test_a_bare_word_is_the_variant_and_upstream_codec_paths_stay_names():
+    from positronic_core.cli.policy_server import command_line
+
+    assert command_line(["--backend=groot", "ee_rot6d_joints", "--checkpoints_dir=/c"]) == [
+        "--variant=ee_rot6d_joints", "--backend=groot", "--checkpoints_dir=/c"]
+    assert command_line(["--codec=@positronic.vendors.openpi.codecs.ee"]) == [
+        "--codec=@@positronic.vendors.openpi.codecs.ee"]

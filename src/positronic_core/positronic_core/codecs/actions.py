@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from positronic_core.geometry import matrix_to_quat_wxyz, quat_wxyz_to_matrix
+from positronic_core.geometry import matrix_to_quat_wxyz, matrix_to_rot6d, pose9_to_pose12, quat_wxyz_to_matrix
 from positronic_core.robot.commands import Action, CartesianPosition, JointPosition, RobotCommand, finite_vector
 
 
@@ -41,17 +41,39 @@ class AbsoluteEEPoseAction:
     def decode(self, vector: np.ndarray, observation: Mapping[str, Any]) -> tuple[RobotCommand, float]:
         vector = finite_vector(vector, self.dim, "end-effector pose action")
         quat = vector[3:7]
-        norm = float(np.linalg.norm(quat))
-        if norm < 1e-6:
+        if float(quat @ quat) < 1e-12:
             raise ValueError(f"end-effector pose action has a zero quaternion: {quat.tolist()}")
-        rotation = quat_wxyz_to_matrix(quat / norm)
-        return CartesianPosition(np.concatenate([vector[:3], rotation.reshape(9)])), float(vector[7])
+        pose = np.empty(12)
+        pose[:3] = vector[:3]
+        pose[3:] = quat_wxyz_to_matrix(quat).reshape(9)  # normalises the quaternion
+        return CartesianPosition(pose), float(vector[7])
 
     def encode(self, action: Action) -> np.ndarray:
         if not isinstance(action.command, CartesianPosition):
             raise TypeError(f"an end-effector pose codec encodes cartesian_pos commands, got {action.command!r}")
         quat = matrix_to_quat_wxyz(action.command.rotation)
         return np.concatenate([action.command.translation, quat, [action.target_grip]]).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class AbsoluteEEPoseRot6dAction:
+    """(x, y, z, 6D rotation, grip) -> absolute `CartesianPosition` + target grip (GR00T's `ee_rot6d*` variants).
+
+    The 6D rotation is the rotation matrix's first two rows; decoding orthonormalises it (see `geometry`).
+    """
+
+    dim: int = 10
+    names: tuple[str, ...] = ("x", "y", "z", "r11", "r12", "r13", "r21", "r22", "r23", "grip")
+
+    def decode(self, vector: np.ndarray, observation: Mapping[str, Any]) -> tuple[RobotCommand, float]:
+        vector = finite_vector(vector, self.dim, "end-effector pose (6D rotation) action")
+        return CartesianPosition(pose9_to_pose12(vector[:9])), float(vector[9])
+
+    def encode(self, action: Action) -> np.ndarray:
+        if not isinstance(action.command, CartesianPosition):
+            raise TypeError(f"an end-effector pose codec encodes cartesian_pos commands, got {action.command!r}")
+        rot6d = matrix_to_rot6d(action.command.rotation)
+        return np.concatenate([action.command.translation, rot6d, [action.target_grip]]).astype(np.float32)
 
 
 @dataclass(frozen=True)

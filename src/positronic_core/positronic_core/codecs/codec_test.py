@@ -13,8 +13,21 @@ JOINTS = get_codec("joints")
 def test_codecs_by_name():
     assert set(CODECS) >= {"ee", "joints"}
     assert get_codec(EE) is EE
-    with pytest.raises(UnknownCodecError, match=r"unknown codec 'ee_quat'; available codecs: ee, joints"):
+    with pytest.raises(UnknownCodecError, match=r"unknown codec 'ee_quat'; available codecs: ee, ee_joints, joints"):
         get_codec("ee_quat")
+
+
+def test_upstream_codec_paths_are_aliases_of_ours():
+    from positronic_core.codecs.catalog import UPSTREAM_CODEC_PATHS
+
+    assert get_codec("@positronic.vendors.lerobot.codecs.ee") is EE
+    assert get_codec("@positronic.vendors.openpi.codecs.ee") is EE
+    assert get_codec("@positronic.vendors.lerobot.codecs.joints") is JOINTS
+    assert get_codec("@positronic.vendors.openpi.codecs.ee_joints").state_dim == 15
+    assert set(UPSTREAM_CODEC_PATHS.values()) <= set(CODECS)
+    with pytest.raises(UnknownCodecError, match=r"unknown codec '@positronic.vendors.openpi.codecs.droid'; "
+                                                 r"available codecs: ee, ee_joints, joints \(or upstream's paths"):
+        get_codec("@positronic.vendors.openpi.codecs.droid")
 
 
 def test_meta_names_codec_image_sizes_and_rate():

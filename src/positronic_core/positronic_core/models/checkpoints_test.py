@@ -2,7 +2,7 @@
 
 import pytest
 
-from positronic_core.models.checkpoints import CheckpointRegistry
+from positronic_core.models.checkpoints import OPENPI_LAYOUT, CheckpointLayout, CheckpointRegistry
 from positronic_core.models.errors import UnknownModelError
 
 
@@ -46,3 +46,24 @@ def test_a_pinned_default_must_exist_and_an_empty_directory_says_what_it_expects
         CheckpointRegistry(tmp_path / "run" / "001000").resolve(None)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         CheckpointRegistry(tmp_path / "missing")
+
+
+def test_openpi_layout_lists_bare_step_directories(tmp_path):
+    for step in ("2000", "10000"):
+        (tmp_path / step / "params").mkdir(parents=True)
+    (tmp_path / "wandb").mkdir()
+    (tmp_path / "3000").write_text("a file, not a checkpoint")
+    registry = CheckpointRegistry(tmp_path, layout=OPENPI_LAYOUT)
+    assert registry.list_models() == ["2000", "10000"]
+    assert registry.path("10000") == tmp_path / "10000"
+    with pytest.raises(UnknownModelError, match=r"expected <step>/ \(openpi"):
+        CheckpointRegistry(tmp_path / "wandb", layout=OPENPI_LAYOUT).resolve(None)
+
+
+def test_a_layout_with_a_prefix_strips_it_from_the_ids(tmp_path):
+    layout = CheckpointLayout("checkpoint-<N>/", prefix="checkpoint-")
+    for name in ("checkpoint-500", "checkpoint-1500", "runs"):
+        (tmp_path / name).mkdir()
+    registry = CheckpointRegistry(tmp_path, layout=layout)
+    assert registry.list_models() == ["500", "1500"]
+    assert registry.path("500") == tmp_path / "checkpoint-500"

@@ -18,7 +18,7 @@ def finite_vector(value: Any, size: int, name: str) -> np.ndarray:
     arr = np.asarray(value, dtype=np.float64).reshape(-1)
     if arr.shape != (size,):
         raise ValueError(f"{name} must have {size} values, got {arr.size}")
-    if not np.all(np.isfinite(arr)):
+    if not np.isfinite(arr).all():
         raise ValueError(f"{name} contains a non-finite value: {arr.tolist()}")
     return arr
 

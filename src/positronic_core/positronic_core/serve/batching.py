@@ -44,6 +44,7 @@ class BatchingExecutor:
         self._worker: asyncio.Task | None = None
         self._in_flight: list[_Request] = []
         self._closed = False
+        self._model_closed: concurrent.futures.Future | None = None
 
     async def infer(self, observation: Mapping[str, Any]) -> tuple[list[Action], dict[str, float]]:
         """The observation's chunk and timing facts (queue and model milliseconds, batch size)."""
@@ -128,8 +129,14 @@ class BatchingExecutor:
             if not request.future.done():
                 request.future.set_exception(unloaded)
         self._in_flight = []
-        self._thread.submit(self.model.close).add_done_callback(_log_close_failure)
+        self._model_closed = self._thread.submit(self.model.close)
+        self._model_closed.add_done_callback(_log_close_failure)
         self._thread.shutdown(wait=False)
+
+    async def wait_closed(self) -> None:
+        """After `close`: returns once the model has closed (after any forward pass that was running)."""
+        if self._model_closed is not None:
+            await asyncio.wait({asyncio.wrap_future(self._model_closed)})
 
 
 def _log_close_failure(done: concurrent.futures.Future) -> None:

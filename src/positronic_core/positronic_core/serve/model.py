@@ -17,6 +17,8 @@ class Model(Protocol):
     max_batch_size: int
     #: Optional, default True: False declares a model that answers in microseconds without blocking (no weights,
     #: no I/O), which the server then calls on its event loop instead of a worker thread.
+    #: Optional `alive`, default True: False once the model can no longer answer (its vendor process died); the pool
+    #: then drops it and loads it afresh for the next session.
 
     def infer_batch(self, observations: Sequence[Mapping[str, Any]]) -> list[list[Action]]: ...
 
@@ -24,6 +26,9 @@ class Model(Protocol):
 
 
 class ModelSource(Protocol):
+    #: Optional `exclusive`, default False: True keeps at most one of its models loaded or loading, switching only
+    #: once the sessions on the current one have ended (vendor backends: one GPU-sized server at a time).
+
     def list_models(self) -> list[str]:
         """Model ids, oldest first."""
         ...

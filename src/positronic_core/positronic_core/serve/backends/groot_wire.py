@@ -1,0 +1,170 @@
+"""GR00T's own policy-server wire, client side: ZeroMQ REQ/REP carrying one msgpack document each way.
+
+Written from the format NVIDIA's `gr00t/policy/server_client.py` documents (N1.6):
+- request: a map `{"endpoint": name, "data": {...}}`; `ping` (and `kill`, `get_modality_config`) carry no `data`.
+  `get_action` sends `{"observation": {...}, "options": None}` and is answered by `[action, info]`; `reset` sends
+  `{"options": None}`. An optional `api_token` field is only checked when the server was started with one.
+- an ndarray anywhere in a document is the map `{"__ndarray_class__": True, "as_npy": <np.save bytes>}` (the .npy
+  format, saved without pickle); every other value is plain msgpack, map keys are str.
+- a failure is answered by `{"error": message}` (or, from older servers, the raw bytes `ERROR`).
+
+REQ/REP is strictly one request in flight, and a REQ socket whose reply never came is wedged for good (it refuses to
+send again), so every request here has a bound and a timed-out socket is replaced before the next request.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import msgpack
+import numpy as np
+import zmq
+
+NDARRAY_TAG = "__ndarray_class__"
+NPY_FIELD = "as_npy"
+#: GR00T's own client waits this long for a reply.
+DEFAULT_TIMEOUT_S = 15.0
+# How often a waiting request checks whether the server is still alive (so a crash is an error at once, not after
+# the whole timeout).
+_LIVENESS_POLL_S = 0.1
+
+
+class GrootWireError(RuntimeError):
+    """A request the GR00T server did not answer properly: an error reply, a timeout, a malformed document."""
+
+
+class GrootTimeoutError(GrootWireError):
+    pass
+
+
+def _encode_default(obj: Any) -> Any:
+    if isinstance(obj, np.ndarray):
+        out = io.BytesIO()
+        np.save(out, obj, allow_pickle=False)  # object arrays raise here instead of travelling as pickles
+        return {NDARRAY_TAG: True, NPY_FIELD: out.getvalue()}
+    if isinstance(obj, np.generic):
+        return obj.item()
+    raise TypeError(f"cannot encode {type(obj).__name__} for the GR00T server")
+
+
+def _decode_hook(obj: dict) -> Any:
+    if obj.get(NDARRAY_TAG) is True:
+        try:
+            return np.load(io.BytesIO(obj[NPY_FIELD]), allow_pickle=False)
+        except (KeyError, TypeError, ValueError, OSError) as e:
+            raise GrootWireError(f"malformed array in a GR00T reply: {e}") from None
+    return obj
+
+
+def pack(document: Any) -> bytes:
+    """One GR00T wire document."""
+    return msgpack.packb(document, default=_encode_default, use_bin_type=True)
+
+
+def unpack(payload: bytes) -> Any:
+    try:
+        return msgpack.unpackb(payload, object_hook=_decode_hook, raw=False, strict_map_key=False)
+    except GrootWireError:
+        raise
+    except (ValueError, msgpack.UnpackException) as e:
+        raise GrootWireError(f"the GR00T server sent a document that is not msgpack: {e}") from None
+
+
+class GrootClient:
+    """A client of one GR00T policy server on `host:port`. Not thread-safe: one caller at a time (REQ/REP)."""
+
+    def __init__(self, port: int, host: str = "127.0.0.1", *, timeout_s: float = DEFAULT_TIMEOUT_S,
+                 liveness: Callable[[], str | None] | None = None, api_token: str | None = None) -> None:
+        """`liveness()` returns None while the server runs, else why it is gone; a waiting request stops there."""
+        self.address = f"tcp://{host}:{port}"
+        self.timeout_s = timeout_s
+        self.liveness = liveness
+        self.api_token = api_token
+        self._context = zmq.Context.instance()
+        self._socket: zmq.Socket | None = None
+
+    def call(self, endpoint: str, data: Mapping[str, Any] | None = None, *, timeout_s: float | None = None) -> Any:
+        """Send one request and return the decoded reply; `GrootWireError` on an error reply or no reply in time."""
+        request: dict[str, Any] = {"endpoint": endpoint}
+        if data is not None:
+            request["data"] = dict(data)
+        if self.api_token is not None:
+            request["api_token"] = self.api_token
+        payload = pack(request)
+        bound = self.timeout_s if timeout_s is None else timeout_s
+        socket = self._connected()
+        deadline = time.monotonic() + bound
+        try:
+            if not socket.poll(_millis(bound), zmq.POLLOUT):
+                raise self._timed_out(endpoint, bound)
+            socket.send(payload, zmq.NOBLOCK)
+            while not socket.poll(_millis(min(_LIVENESS_POLL_S, max(0.0, deadline - time.monotonic()))),
+                                  zmq.POLLIN):
+                gone = self.liveness() if self.liveness is not None else None
+                if gone is not None:
+                    self._discard_socket()
+                    raise GrootWireError(f"no reply to {endpoint!r}: {gone}")
+                if time.monotonic() >= deadline:
+                    raise self._timed_out(endpoint, bound)
+            reply = socket.recv(zmq.NOBLOCK)
+        except zmq.ZMQError as e:
+            self._discard_socket()
+            raise GrootWireError(f"calling {endpoint!r} at {self.address} failed: {e}") from None
+        if reply == b"ERROR":
+            raise GrootWireError(f"the GR00T server failed on {endpoint!r} (it answered ERROR)")
+        response = unpack(reply)
+        if isinstance(response, dict) and "error" in response:
+            raise GrootWireError(f"the GR00T server failed on {endpoint!r}: {response['error']}")
+        return response
+
+    def ping(self, timeout_s: float = 2.0) -> bool:
+        """True if the server answers `ping` in time (a readiness probe: never raises for a server not up yet)."""
+        try:
+            self.call("ping", timeout_s=timeout_s)
+        except GrootWireError:
+            return False
+        return True
+
+    def get_action(self, observation: Mapping[str, Any], *, timeout_s: float | None = None
+                   ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The model's `(action, info)` for a batched nested observation (`video` / `state` / `language`)."""
+        response = self.call("get_action", {"observation": observation, "options": None}, timeout_s=timeout_s)
+        if not isinstance(response, (list, tuple)) or len(response) != 2 or not isinstance(response[0], dict):
+            raise GrootWireError(f"get_action must answer [action, info], got {_describe(response)}")
+        info = response[1] if isinstance(response[1], dict) else {}
+        return response[0], info
+
+    def reset(self, *, timeout_s: float | None = None) -> Any:
+        return self.call("reset", {"options": None}, timeout_s=timeout_s)
+
+    def close(self) -> None:
+        self._discard_socket()
+
+    def _connected(self) -> zmq.Socket:
+        if self._socket is None:
+            socket = self._context.socket(zmq.REQ)
+            socket.setsockopt(zmq.LINGER, 0)  # a request to a dead server must not hold up closing
+            socket.connect(self.address)
+            self._socket = socket
+        return self._socket
+
+    def _discard_socket(self) -> None:
+        if self._socket is not None:
+            self._socket.close(linger=0)
+            self._socket = None
+
+    def _timed_out(self, endpoint: str, bound: float) -> GrootTimeoutError:
+        # The REQ socket now waits for a reply that may never come and would refuse the next send: replace it.
+        self._discard_socket()
+        return GrootTimeoutError(f"the GR00T server at {self.address} did not answer {endpoint!r} within {bound:g} s")
+
+
+def _millis(seconds: float) -> int:
+    return max(0, int(seconds * 1000))
+
+
+def _describe(value: Any) -> str:
+    return f"{type(value).__name__} {value!r:.200}"
