@@ -1,8 +1,9 @@
 """Our ros2_control configuration against the installed packages' real interfaces: every controller type is a
 declared controller plugin, every parameter one its controller defines (generate_parameter_library's generated
 definitions), the joints and interfaces are the description's, and the names, parameters and topics our launch
-files and nodes use are the ones the libraries contain. Needs the ros2_control overlay (/opt/ros/jazzy-control, or
-its packages on AMENT_PREFIX_PATH); reads its files, starts nothing."""
+files and nodes use are the ones the libraries contain. Needs the ros2_control overlay sourced (its packages on
+AMENT_PREFIX_PATH, as the Makefile's ROS environment does where /opt/ros/jazzy-control exists); reads its files,
+starts nothing."""
 
 import os
 import re
@@ -32,11 +33,11 @@ COMMON = {"type", "update_rate"}
 
 
 def _overlay() -> Path:
-    for prefix in [p for p in os.environ.get("AMENT_PREFIX_PATH", "").split(":") if p] + ["/opt/ros/jazzy-control"]:
+    for prefix in [p for p in os.environ.get("AMENT_PREFIX_PATH", "").split(":") if p]:
         if (Path(prefix) / "share" / "joint_trajectory_controller").is_dir():
             return Path(prefix)
-    pytest.skip("needs the ros2_control overlay (ros2_controllers, mujoco_ros2_control, franka_description): "
-                "not at /opt/ros/jazzy-control nor on AMENT_PREFIX_PATH")
+    pytest.skip("needs the ros2_control overlay (ros2_controllers, mujoco_ros2_control, franka_description) "
+                "sourced: none of its packages is on AMENT_PREFIX_PATH")
 
 
 @pytest.fixture(scope="module")
