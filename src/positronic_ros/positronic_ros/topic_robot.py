@@ -7,7 +7,8 @@ policy (`episode_start_ns`), so a pre-reset frame is never observed.
 
 With a `ChunkOutput` (the ros2_control path) the arm is driven by whole chunks instead: `apply_chunk` sends each as
 one JointTrajectory to a joint_trajectory_controller (Cartesian targets through the IK), stamped with the time it
-was asked for so its points keep their due times, and each tick's `apply` only commands the gripper's controller.
+was asked for so its points keep their due times (a new one replaces the rest of the previous one), and each
+tick's `apply` only commands the gripper's controller.
 """
 
 from __future__ import annotations
@@ -114,20 +115,26 @@ class TopicRobot:
         return conversions.joint_state_arrays(joints[1], self.joint_names)[0] if joints is not None else None
 
     def apply_chunk(self, actions: list[Action], requested_at_s: float) -> None:
-        """One trajectory for the whole chunk; an empty chunk sends an empty trajectory, on which the controller
-        stops and holds where the arm is."""
-        msg = JointTrajectory(joint_names=self.joint_names)
-        msg.header.stamp = conversions.ns_to_stamp(round(requested_at_s * 1e9))
+        """One trajectory for the whole chunk, timed from its request. An empty chunk (or one that is no trajectory)
+        holds the arm: a one-point trajectory to the measured joints, from now (the controller refuses an empty
+        trajectory and would finish the previous one)."""
         q = self._measured_q()
-        if actions and q is not None:
-            try:
-                chunk = chunk_to_joints(actions, self.tick_s, q, self.chunks.solve_ik)
-            except ValueError as e:
-                self.node.get_logger().error(f"holding: chunk is no trajectory: {e}")
-            else:
-                msg.points = [JointTrajectoryPoint(positions=[float(v) for v in positions],
-                                                   time_from_start=conversions.seconds_to_duration(t))
-                              for t, positions in zip(chunk.times_s, chunk.positions, strict=True)]
+        if q is None:
+            return
+        msg = JointTrajectory(joint_names=self.joint_names)
+        try:
+            chunk = chunk_to_joints(actions, self.tick_s, q, self.chunks.solve_ik) if actions else None
+        except ValueError as e:
+            self.node.get_logger().error(f"holding: chunk is no trajectory: {e}")
+            chunk = None
+        if chunk is None:  # a zero stamp starts it on arrival
+            times, positions = [self.tick_s], [q]
+        else:
+            msg.header.stamp = conversions.ns_to_stamp(round(requested_at_s * 1e9))
+            times, positions = chunk.times_s, chunk.positions
+        msg.points = [JointTrajectoryPoint(positions=[float(v) for v in point],
+                                           time_from_start=conversions.seconds_to_duration(t))
+                      for t, point in zip(times, positions, strict=True)]
         self.chunk_pub.publish(msg)
 
     def apply(self, action: Action) -> None:
