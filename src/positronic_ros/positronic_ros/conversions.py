@@ -73,15 +73,21 @@ def joint_state_msg(q: Sequence[float], dq: Sequence[float], stamp: Time) -> Joi
     return msg
 
 
-def joint_state_arrays(msg: JointState) -> tuple[np.ndarray, np.ndarray]:
-    """(q, dq) of panda_joint1..7 in order, whatever order the message lists them in."""
+def joint_state_arrays(msg: JointState, names: Sequence[str] = JOINT_NAMES) -> tuple[np.ndarray, np.ndarray]:
+    """(q, dq) of the arm's joints `names` (panda_joint1..7 unless told) in order, whatever order the message lists
+    them in."""
     index = {name: i for i, name in enumerate(msg.name)}
-    missing = [n for n in JOINT_NAMES if n not in index]
+    missing = [n for n in names if n not in index]
     if missing:
         raise ValueError(f"/joint_states lacks {missing}")
-    q = np.array([msg.position[index[n]] for n in JOINT_NAMES])
-    dq = np.array([msg.velocity[index[n]] if len(msg.velocity) > index[n] else 0.0 for n in JOINT_NAMES])
+    q = np.array([msg.position[index[n]] for n in names])
+    dq = np.array([msg.velocity[index[n]] if len(msg.velocity) > index[n] else 0.0 for n in names])
     return q, dq
+
+
+def seconds_to_duration(seconds: float) -> Duration:
+    ns = int(round(seconds * 1e9))
+    return Duration(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
 
 
 def trajectory_msg(positions: Sequence[float], stamp: Time, time_from_start_s: float) -> JointTrajectory:
@@ -90,8 +96,7 @@ def trajectory_msg(positions: Sequence[float], stamp: Time, time_from_start_s: f
     msg.joint_names = list(JOINT_NAMES)
     point = JointTrajectoryPoint()
     point.positions = [float(v) for v in positions]
-    ns = int(round(time_from_start_s * 1e9))
-    point.time_from_start = Duration(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
+    point.time_from_start = seconds_to_duration(time_from_start_s)
     msg.points = [point]
     return msg
 

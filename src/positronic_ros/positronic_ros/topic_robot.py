@@ -4,11 +4,17 @@ Holds the latest `/joint_states`, `/ee_pose`, `/gripper/state`, camera images (a
 simulator's cube poses) and publishes what the loop applies. It only converts: the loop assembles observations,
 schedules chunks and decides when to hold. Nothing measured before the current episode started reaches the
 policy (`episode_start_ns`), so a pre-reset frame is never observed.
+
+With a `ChunkOutput` (the ros2_control path) the arm is driven by whole chunks instead: `apply_chunk` sends each as
+one JointTrajectory to a joint_trajectory_controller (Cartesian targets through the IK), stamped with the time it
+was asked for so its points keep their due times (a new one replaces the rest of the previous one), and each
+tick's `apply` only commands the gripper's controller.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -16,22 +22,37 @@ from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image, JointState
-from std_msgs.msg import Float32
-from trajectory_msgs.msg import JointTrajectory
+from std_msgs.msg import Float32, Float64MultiArray
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from positronic_core.robot.commands import Action
+from positronic_core.robot.joint_chunk import IKSolver, chunk_to_joints
 from positronic_core.stacking_task import PRIVILEGED_KEYS
 from positronic_ros import conversions
 
 PRIVILEGED_TOPICS = {key: conversions.privileged_topic(key) for key in PRIVILEGED_KEYS}
 
 
+@dataclass(frozen=True)
+class ChunkOutput:
+    """Where whole chunks go: a joint_trajectory_controller's topic and a gripper position controller's."""
+
+    trajectory_topic: str
+    gripper_topic: str
+    #: The gripper joint's position for a target grip of 1 (closed); 0 is open.
+    gripper_closed: float
+    solve_ik: IKSolver
+
+
 class TopicRobot:
-    def __init__(self, node: Node, cameras: Iterable[str], tick_s: float, privileged: bool) -> None:
+    def __init__(self, node: Node, cameras: Iterable[str], tick_s: float, privileged: bool,
+                 joint_names: Sequence[str] = conversions.JOINT_NAMES, chunks: ChunkOutput | None = None) -> None:
         self.node = node
         self.cameras = list(cameras)
         self.tick_s = tick_s
         self.privileged = privileged
+        self.joint_names = list(joint_names)
+        self.chunks = chunks
         self.episode_start_ns = 0
         self.latest: dict[str, tuple[int, Any]] = {}
         node.create_subscription(JointState, "/joint_states", lambda m: self._store("joints", m, m.header.stamp), 10)
@@ -46,6 +67,9 @@ class TopicRobot:
         self.pose_pub = node.create_publisher(PoseStamped, "/command/pose", 10)
         self.trajectory_pub = node.create_publisher(JointTrajectory, "/command/joint_trajectory", 10)
         self.grip_pub = node.create_publisher(Float32, "/gripper/command", 10)
+        if chunks is not None:
+            self.chunk_pub = node.create_publisher(JointTrajectory, chunks.trajectory_topic, 10)
+            self.gripper_pub = node.create_publisher(Float64MultiArray, chunks.gripper_topic, 10)
 
     def _now_ns(self) -> int:
         return self.node.get_clock().now().nanoseconds
@@ -65,7 +89,7 @@ class TopicRobot:
         joints, ee, grip = self._fresh("joints"), self._fresh("ee"), self._fresh("grip")
         if joints is None or ee is None or grip is None:
             return None
-        q, dq = conversions.joint_state_arrays(joints)
+        q, dq = conversions.joint_state_arrays(joints, self.joint_names)
         return {"robot_state.q": q, "robot_state.dq": dq, "robot_state.ee_pose": conversions.msg_to_pose7(ee),
                 "grip": np.float64(grip.data)}
 
@@ -86,10 +110,41 @@ class TopicRobot:
             return None
         return {key: conversions.msg_to_pose7(msg) for key, msg in poses.items()}
 
-    def apply(self, action: Action) -> None:
-        stamp = conversions.ns_to_stamp(self._now_ns())
+    def _measured_q(self) -> Any:
         joints = self.latest.get("joints")
-        q = conversions.joint_state_arrays(joints[1])[0] if joints is not None else None
+        return conversions.joint_state_arrays(joints[1], self.joint_names)[0] if joints is not None else None
+
+    def apply_chunk(self, actions: list[Action], requested_at_s: float) -> None:
+        """One trajectory for the whole chunk, timed from its request. An empty chunk (or one that is no trajectory)
+        holds the arm: a one-point trajectory to the measured joints, from now (the controller refuses an empty
+        trajectory and would finish the previous one)."""
+        q = self._measured_q()
+        if q is None:
+            return
+        msg = JointTrajectory(joint_names=self.joint_names)
+        try:
+            chunk = chunk_to_joints(actions, self.tick_s, q, self.chunks.solve_ik) if actions else None
+        except ValueError as e:
+            self.node.get_logger().error(f"holding: chunk is no trajectory: {e}")
+            chunk = None
+        if chunk is None:  # a zero stamp starts it on arrival
+            times, positions = [self.tick_s], [q]
+        else:
+            msg.header.stamp = conversions.ns_to_stamp(round(requested_at_s * 1e9))
+            times, positions = chunk.times_s, chunk.positions
+        msg.points = [JointTrajectoryPoint(positions=[float(v) for v in point],
+                                           time_from_start=conversions.seconds_to_duration(t))
+                      for t, point in zip(times, positions, strict=True)]
+        self.chunk_pub.publish(msg)
+
+    def apply(self, action: Action) -> None:
+        if self.chunks is not None:  # the arm runs the chunk's trajectory: only the grip is per tick
+            grip = float(action.target_grip)
+            self.gripper_pub.publish(Float64MultiArray(data=[grip * self.chunks.gripper_closed]))
+            self.grip_pub.publish(Float32(data=grip))
+            return
+        stamp = conversions.ns_to_stamp(self._now_ns())
+        q = self._measured_q()
         msg = conversions.command_to_msg(action.command, q, stamp, self.tick_s)
         if isinstance(msg, PoseStamped):
             self.pose_pub.publish(msg)
