@@ -10,6 +10,9 @@ task; 295 KiB of msgpack) against a null model (one action back), over 127.0.0.1
   (e) openpi-client's WebsocketClientPolicy -> an openpi-style server (ws on /, metadata first, {"actions": array})
   (f) openpi-client's WebsocketClientPolicy -> our server's openpi endpoint (--openpi_port; hold_pose, chunk 1)
   (e) and (f) send the same observation in openpi's `ee` layout (observation/state, the two cameras, prompt).
+  (g) upstream 0.4.1's InferenceClient -> our server   (0.4.1 in its venv; its raw v1 session)
+  (h) upstream 0.4.1's InferenceClient -> 0.4.1's own PolicyServer (protocol v2; 0.4.1 sends JPEG images there,
+      as its server's meta asks)
   floor: raw TCP, the same bytes with a length prefix, a fixed small reply
 
 Every case is set up first and then measured in interleaved blocks (a, b, c, ... then b, c, ..., a, ...), so load
@@ -50,6 +53,8 @@ from upstream import (  # noqa: E402
     guide_observation,
     upstream_missing_reason,
 )
+from upstream04 import Upstream04Client, upstream04_missing_reason  # noqa: E402
+from upstream04_servers import Upstream04Server  # noqa: E402
 
 from positronic_core.serve.backends.hold_pose import HoldPoseSource  # noqa: E402
 from positronic_core.serve.openpi_layout import IMAGE_KEYS, PROMPT_KEY, STATE_KEY  # noqa: E402
@@ -118,7 +123,7 @@ def ours_vs_ours(obs: dict[str, Any]) -> Iterator[Measure]:
             yield _timer(lambda: session.infer(obs))
 
 
-def _upstream_timer(client: UpstreamClient) -> Measure:
+def _upstream_timer(client: UpstreamClient | Upstream04Client) -> Measure:
     client.new_session()
     client.time_infer(seed=0, rounds=WARMUP, warmup=0)
     return lambda rounds: client.time_infer(seed=0, rounds=rounds, warmup=0)
@@ -133,6 +138,19 @@ def upstream_vs_ours() -> Iterator[Measure]:
 @contextmanager
 def upstream_vs_upstream() -> Iterator[Measure]:
     with UpstreamServer(chunk=1) as server, UpstreamClient(server.host, server.port) as client:
+        yield _upstream_timer(client)
+
+
+@contextmanager
+def upstream04_vs_ours() -> Iterator[Measure]:
+    with running_server(HoldPoseSource(chunk_size=1)) as server, \
+            Upstream04Client("127.0.0.1", server.port) as client:
+        yield _upstream_timer(client)
+
+
+@contextmanager
+def upstream04_vs_upstream04() -> Iterator[Measure]:
+    with Upstream04Server("v2", chunk=1) as server, Upstream04Client(server.host, server.port) as client:
         yield _upstream_timer(client)
 
 
@@ -384,6 +402,8 @@ def _print_round_trips(latencies: dict[str, list[float]], skipped: dict[str, str
         "d": "(d) bare websockets + msgpack, compression=None",
         "e": "(e) openpi-client -> openpi-style server",
         "f": "(f) openpi-client -> our openpi endpoint (hold_pose)",
+        "g": "(g) upstream 0.4.1 client -> our server",
+        "h": "(h) upstream 0.4.1 client -> upstream 0.4.1 server (v2)",
         "tcp": "floor: raw TCP, same bytes, small reply",
     }
     print(f"machine: {os.cpu_count()} CPUs; 1-min load average {loads[0]:.1f} before the round trips, "
@@ -401,7 +421,7 @@ def _print_round_trips(latencies: dict[str, list[float]], skipped: dict[str, str
         medians[key] = median
         print(f"{label:54s} {median:10.3f} {p99:9.3f}")
     print()
-    for num, den in (("c", "a"), ("c", "b"), ("a", "d"), ("f", "e"), ("f", "a")):
+    for num, den in (("c", "a"), ("c", "b"), ("a", "d"), ("f", "e"), ("f", "a"), ("h", "g")):
         if num in medians and den in medians:
             print(f"ratio ({num})/({den}) of medians: {medians[num] / medians[den]:6.2f}")
     if "f" in medians:
@@ -444,7 +464,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0, help="seconds per throughput run (default 3)")
     parser.add_argument("--repeats", type=int, default=2, help="throughput runs per point, median kept (default 2)")
     parser.add_argument("--device", default="auto", help="ACT device: auto (cuda when available), cpu, cuda")
-    parser.add_argument("--skip-upstream", action="store_true", help="leave out (b) and (c)")
+    parser.add_argument("--skip-upstream", action="store_true",
+                        help="leave out the upstream peers: (b), (c), (g) and (h)")
     parser.add_argument("--skip-act", action="store_true", help="leave out the ACT throughput table")
     args = parser.parse_args()
     rounds = 60 if args.quick else args.rounds
@@ -462,6 +483,12 @@ def main() -> None:
         cases["c"] = upstream_vs_upstream
     else:
         skipped["b"] = skipped["c"] = upstream_reason
+    upstream04_reason = "--skip-upstream" if args.skip_upstream else upstream04_missing_reason()
+    if upstream04_reason is None:
+        cases["g"] = upstream04_vs_ours
+        cases["h"] = upstream04_vs_upstream04
+    else:
+        skipped["g"] = skipped["h"] = upstream04_reason
     cases["d"] = lambda: bare_websockets(obs)
     openpi_obs = openpi_observation(obs)
     cases["e"] = lambda: openpi_client(openpi_obs)

@@ -12,6 +12,7 @@ import argparse
 import functools
 import os
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,13 @@ class Upstream04Client:
         if "error_type" in reply:
             raise UpstreamError(reply["error_type"], reply["error"])
         return reply["value"]
+
+    def new_session(self) -> dict[str, Any]:
+        return self.call("new_session")
+
+    def time_infer(self, seed: int, rounds: int, warmup: int = 10) -> list[float]:
+        """Round-trip seconds of `rounds` raw `session.infer` calls on the guide observation (a session is open)."""
+        return self.call("time_infer", timeout=60.0 + rounds, seed=seed, rounds=rounds, warmup=warmup)
 
     def close(self) -> None:
         self._child.stop()
@@ -128,12 +136,25 @@ def _run_client(host: str, port: int, out: Any) -> None:
     def infer(seed: int, overrides: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         return _decode_typed(state["session"].infer(_observation(seed, overrides)))
 
+    def time_infer(seed: int, rounds: int, warmup: int) -> list[float]:
+        obs = _observation(seed, None)
+        session = state["session"]
+        for _ in range(warmup):
+            session.infer(obs)
+        latencies = []
+        for _ in range(rounds):
+            started = time.perf_counter()
+            session.infer(obs)
+            latencies.append(time.perf_counter() - started)
+        return latencies
+
     ops = {
         "keepalive": client.keepalive,
         "wait_for_server": client.wait_for_server,
         "new_session": new_session,
         "infer": infer,
         "close_session": close_session,
+        "time_infer": time_infer,
     }
     serve_ops(ops, out)
     close_session()
