@@ -6,7 +6,7 @@ that costs next to nothing, so only transport and translation are measured), ove
   direct   the vendor's own client -> the stand-in vendor      (openpi: openpi-client's WebsocketClientPolicy with
                                                                  observation/state, two 224x224x3 uint8 images,
                                                                  prompt; a (10, 8) action chunk back)
-  via us   our client -> our server (--backend=<vendor>) -> the stand-in vendor
+  via us   our client -> positronic-policy-server --backend=<vendor> (its own process, as deployed) -> the stand-in
                                                                 (the Inference Guide's observation: the same two
                                                                  images, q / dq / ee_pose, grip, task; 10 actions)
 
@@ -24,6 +24,8 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -34,17 +36,31 @@ from typing import Any
 
 import numpy as np
 
+from positronic_core.serve import vendor_process
+from positronic_core.wire.client import InferenceClient
+
 ROOT = Path(__file__).resolve().parents[1]
 OPENPI_STAND_IN = ROOT / "test" / "support" / "openpi_stand_in.py"
-
-from positronic_core.codecs import get_codec  # noqa: E402
-from positronic_core.serve import vendor_process  # noqa: E402
-from positronic_core.serve.server import running_server  # noqa: E402
-from positronic_core.wire.client import InferenceClient  # noqa: E402
 
 WARMUP = 20
 TARGET_ADDED_MS = 2.0
 HORIZON = 10
+
+@contextmanager
+def _policy_server(*flags: str) -> Iterator[int]:
+    """`positronic-policy-server` as its own process, as deployed (a server sharing the benchmark's process would
+    also share its interpreter lock with our client); yields its port."""
+    server = subprocess.Popen([sys.executable, "-m", "positronic_core.cli.policy_server", "--port=0", *flags],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        line = server.stdout.readline()
+        if "/api/v1/models" not in line:
+            raise RuntimeError(f"positronic-policy-server {' '.join(flags)} did not start")
+        yield int(line.rsplit(":", 1)[1].split("/")[0])
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+
 
 #: A case's timer: `measure(n)` returns n round-trip times in seconds.
 Measure = Callable[[int], list[float]]
@@ -119,22 +135,17 @@ def openpi_direct(obs: dict[str, Any]) -> Iterator[Measure]:
 
 @contextmanager
 def openpi_via_us(obs: dict[str, Any]) -> Iterator[Measure]:
-    from positronic_core.serve.backends.openpi import openpi_source
-
-    with _checkpoints() as checkpoints:
-        source = openpi_source(checkpoints, get_codec("ee"), command=_openpi_command(), cwd=None,
-                               start_timeout_s=120.0)
-        with running_server(source) as server, InferenceClient("127.0.0.1", server.port).new_session() as session:
-            assert len(session.infer(obs)) == HORIZON
-            yield _timer(lambda: session.infer(obs))
+    with _checkpoints() as checkpoints, _policy_server(
+            "--backend=openpi", f"--checkpoints_dir={checkpoints}", f"--vendor_cwd={checkpoints}",
+            f"--vendor_command={_openpi_command()}") as port, \
+            InferenceClient("127.0.0.1", port).new_session() as session:
+        assert len(session.infer(obs)) == HORIZON
+        yield _timer(lambda: session.infer(obs))
 
 
 @contextmanager
 def our_hop_alone(obs: dict[str, Any]) -> Iterator[Measure]:
-    from positronic_core.serve.backends.hold_pose import HoldPoseSource
-
-    with running_server(HoldPoseSource(chunk_size=HORIZON)) as server, \
-            InferenceClient("127.0.0.1", server.port).new_session() as session:
+    with _policy_server("--backend=hold_pose") as port, InferenceClient("127.0.0.1", port).new_session() as session:
         yield _timer(lambda: session.infer(obs))
 
 
