@@ -72,7 +72,8 @@ class ModelPool:
 
     async def _wait_for_switch(self, model_id: str, waiting: Progress) -> None:
         """Returns once `model_id` is loaded or loading, or nothing else is; then starts its load if needed."""
-        announced = False
+        loop = asyncio.get_running_loop()
+        last_sent: float | None = None
         while True:
             await self._drop_dead()
             if model_id in self._loaded or model_id in self._loading:
@@ -80,14 +81,15 @@ class ModelPool:
             busy = [e for e in self._loaded.values() if not self._idle(e)]
             if not busy and not self._loading:
                 break
+            # Taken with the state just read, before anything awaits: a change from here on is not missed.
             changed = self._changed
-            if not announced:
+            if last_sent is None or loop.time() - last_sent >= PROGRESS_INTERVAL_S:
                 await waiting(self._waiting_message(model_id, busy))
-                announced = True
+                last_sent = loop.time()
             try:
-                await asyncio.wait_for(changed.wait(), timeout=PROGRESS_INTERVAL_S)
+                await asyncio.wait_for(changed.wait(), timeout=max(0.0, last_sent + PROGRESS_INTERVAL_S - loop.time()))
             except asyncio.TimeoutError:  # noqa: UP041 (not builtin TimeoutError before 3.11)
-                await waiting(self._waiting_message(model_id, busy))
+                pass
         # Nothing runs on the other models: close them (stopping their vendors) inside the load task, registered
         # right now, before any await, so that a session arriving meanwhile waits for this switch.
         victims = list(self._loaded.values())
