@@ -34,6 +34,7 @@ from positronic_core.dataset.statics import dump_statics, load_statics_text
 EDITS_FILE = "edits.jsonl"
 RECORD_VERSION = 1
 OPS = ("set_static", "drop", "undrop")
+Records = dict[str, list[dict[str, Any]]]  # one log's records by episode uid, each uid's in line order
 
 _log = logging.getLogger(__name__)
 
@@ -92,9 +93,9 @@ def parse_record(line: str) -> dict[str, Any]:
     return record
 
 
-def read_log(path: Path) -> dict[str, list[dict[str, Any]]]:
+def read_log(path: Path) -> Records:
     """The records of the log at `path` by episode uid, each uid's in line order; {} when there is no log."""
-    records: dict[str, list[dict[str, Any]]] = {}
+    records: Records = {}
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -119,9 +120,9 @@ class EditLogs:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._cache: dict[Path, tuple[tuple[int, int] | None, dict[str, list[dict[str, Any]]]]] = {}
+        self._cache: dict[Path, tuple[tuple[int, int] | None, Records]] = {}
 
-    def records(self, directory: Path) -> dict[str, list[dict[str, Any]]]:
+    def records(self, directory: Path) -> Records:
         path = Path(directory) / EDITS_FILE
         try:
             stat = path.stat()
@@ -143,13 +144,17 @@ class EditLogs:
             cached = self._cache.get(Path(directory) / EDITS_FILE)
         return cached[0] if cached is not None else None
 
-    def edits(self, uid: str | None, episode_dir: Path, dirs: list[Path]) -> EpisodeEdits:
-        """The edits for the episode `uid` in `episode_dir`, from the logs of `dirs` then its own."""
+    def shared(self, dirs: list[Path]) -> list[Records]:
+        """The logs of `dirs` (see `log_dirs`), read once for a pass over many episodes."""
+        return [self.records(directory) for directory in dirs]
+
+    def edits(self, uid: str | None, episode_dir: Path, shared: list[Records]) -> EpisodeEdits:
+        """The edits for the episode `uid` in `episode_dir`: those of the `shared` logs, then its own log's."""
         result = EpisodeEdits()
         if uid is None:
             return result
-        for directory in [*dirs, episode_dir]:
-            for record in self.records(directory).get(uid, ()):
+        for records in [*shared, self.records(episode_dir)]:
+            for record in records.get(uid, ()):
                 if record["op"] == "set_static":
                     result.statics.update(record["data"])
                     if "eval.outcome" in record["data"]:

@@ -56,7 +56,8 @@ def test_logs_above_the_dataset_apply_after_its_own_root(tmp_path: Path) -> None
     _log(root, {"op": "set_static", "v": 1, "ep": uid, "data": {"k": "root", "j": 1}})
     dirs = log_dirs(root, tmp_path)
     assert dirs == [root.resolve(), (tmp_path / "runs").resolve(), tmp_path.resolve()]
-    edits = EditLogs().edits(uid, Dataset(root)[0].path, dirs)
+    logs = EditLogs()
+    edits = logs.edits(uid, Dataset(root)[0].path, logs.shared(dirs))
     assert edits.statics == {"k": "top", "j": 1} and not edits.dropped
 
 

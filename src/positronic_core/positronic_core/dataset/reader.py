@@ -175,10 +175,11 @@ class Dataset:
         self._edits: dict[int, EpisodeEdits] = {}
         if apply_edits:
             logs = EditLogs()
-            root_log = (self.root / EDITS_FILE).exists()
+            shared = logs.shared([self.root])
+            root_log = any(shared)
             for episode_id, path in finished:
                 if root_log or (path / EDITS_FILE).exists():
-                    self._edits[episode_id] = logs.edits(episode_uid(read_meta(path)), path, [self.root])
+                    self._edits[episode_id] = logs.edits(episode_uid(read_meta(path)), path, shared)
         self._episodes = [(i, p) for i, p in finished if not (i in self._edits and self._edits[i].dropped)]
 
     def _open(self, episode_id: int, path: Path) -> Episode:

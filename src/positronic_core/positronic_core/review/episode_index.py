@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from positronic_core.dataset.edits import EDITS_FILE, EditLogs, EpisodeEdits, episode_uid, log_dirs
+from positronic_core.dataset.edits import EDITS_FILE, EditLogs, EpisodeEdits, Records, episode_uid, log_dirs
 from positronic_core.dataset.errors import DatasetError
 from positronic_core.review.episode_watch import EpisodeWatch
 from positronic_core.runs.discovery import find_dataset_roots
@@ -133,6 +133,7 @@ class EpisodeIndex:
         self._by_key: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self._logs: dict[Path, ScoreLog] = {}
         self._edit_logs = EditLogs()
+        self._edit_dirs: dict[Path, list[Path]] = {}
         self._dropped = 0
         self._watches: dict[Path, EpisodeWatch] = {}
         self._orders: OrderedDict[tuple, list[dict[str, Any]]] = OrderedDict()
@@ -221,8 +222,9 @@ class EpisodeIndex:
         log.refresh()
         added = 0
         batch: list[dict[str, Any]] = []
+        shared = self._edit_logs.shared(self.edit_dirs(root))
         for episode_id, path in episodes:
-            row = self._read(root, log, path, episode_id)
+            row = self._read(root, log, path, episode_id, shared)
             if row is not None:
                 batch.append(row)
             if len(batch) >= 250:
@@ -231,11 +233,11 @@ class EpisodeIndex:
                 time.sleep(0)  # let request threads in
         return added + self._add_rows(batch)
 
-    def _read(self, root: Path, log: ScoreLog, path: Path, episode_id: int) -> dict[str, Any] | None:
+    def _read(self, root: Path, log: ScoreLog, path: Path, episode_id: int,
+              shared: list[Records]) -> dict[str, Any] | None:
         ref = relative_name(path, self.root)
         try:
-            row = read_row(root, path, episode_id, relative_name(root, self.root), ref, self._edit_logs,
-                           self.edit_dirs(root))
+            row = read_row(root, path, episode_id, relative_name(root, self.root), ref, self._edit_logs, shared)
         except (OSError, ValueError, DatasetError) as exc:
             with self._lock:
                 self._errors.append(f"{ref}: {exc}")
@@ -251,11 +253,15 @@ class EpisodeIndex:
 
     def edit_dirs(self, dataset_root: Path) -> list[Path]:
         """The directories whose edit logs apply to a dataset's episodes before their own (`dataset.edits`)."""
-        return log_dirs(dataset_root, self.root)
+        dirs = self._edit_dirs.get(dataset_root)
+        if dirs is None:
+            dirs = self._edit_dirs[dataset_root] = log_dirs(dataset_root, self.root)
+        return dirs
 
     def episode_edits(self, located: EpisodeRef, meta: dict[str, Any]) -> EpisodeEdits:
         """The edits the logs hold for one listed episode now."""
-        return self._edit_logs.edits(episode_uid(meta), located.path, self.edit_dirs(located.dataset_root))
+        shared = self._edit_logs.shared(self.edit_dirs(located.dataset_root))
+        return self._edit_logs.edits(episode_uid(meta), located.path, shared)
 
     def _add_rows(self, rows: list[dict[str, Any]]) -> int:
         """Append rows not listed yet (a clip's row may arrive both from its export and from the watch)."""
@@ -281,7 +287,8 @@ class EpisodeIndex:
         """Index one new episode (a clip just exported) and return its row."""
         dataset_root = Path(dataset_root).resolve()
         self._watch(dataset_root)
-        row = self._read(dataset_root, self._logs[dataset_root], Path(episode_path), episode_id)
+        shared = self._edit_logs.shared(self.edit_dirs(dataset_root))
+        row = self._read(dataset_root, self._logs[dataset_root], Path(episode_path), episode_id, shared)
         if row is None:
             raise DatasetError(f"the new episode at {episode_path} could not be read")
         ref = row["ref"]
@@ -299,7 +306,7 @@ class EpisodeIndex:
             return None
         try:
             fresh = read_row(located.dataset_root, located.path, old["episode_id"], old["dataset"], ref,
-                             self._edit_logs, self.edit_dirs(located.dataset_root))
+                             self._edit_logs, self._edit_logs.shared(self.edit_dirs(located.dataset_root)))
         except (OSError, ValueError, DatasetError) as exc:
             _log.warning("re-reading episode %s failed: %s", located.path, exc)
             return self.row(ref)

@@ -43,7 +43,7 @@ from PIL import Image as PILImage
 
 from positronic_core.dataset.edits import append_edit
 from positronic_core.dataset.errors import DatasetError
-from positronic_core.dataset.reader import Episode
+from positronic_core.dataset.reader import Episode, read_meta
 from positronic_core.review import clip_export, episode_view
 from positronic_core.review.access import TOKEN_PARAM, Gate
 from positronic_core.review.episode_index import COLUMNS, EpisodeIndex, QueryError
@@ -285,7 +285,9 @@ class ReviewApp:
             raise ApiError(400, f"unknown field(s) {', '.join(map(repr, unknown))}; known: {', '.join(sorted(known))}")
         row, located = self._episode(body.get("ep"))
         target = self._export_target(body.get("dataset"), body.get("new_dataset"))
-        episode = Episode(located.path, row["episode_id"])
+        # A clip carries the statics as the edit logs leave them (a corrected task, say).
+        edits = self.index.episode_edits(located, read_meta(located.path))
+        episode = Episode(located.path, row["episode_id"], edits)
         try:
             t0, t_end = episode_view.episode_duration_bounds(episode)
             start_s, end_s = clip_export.check_range((t_end - t0) / 1e9, body.get("start_s"), body.get("end_s"))

@@ -34,7 +34,7 @@ def collect_rows(start: Path) -> Collected:
     collected = Collected()
     edit_logs = EditLogs()
     for root in find_dataset_roots(start):
-        dirs = log_dirs(root, start)
+        shared = edit_logs.shared(log_dirs(root, start))
         scores = ScoreLog(root)
         scores.refresh()
         label = relative_name(root, start)
@@ -43,7 +43,7 @@ def collect_rows(start: Path) -> Collected:
                 continue
             ref = relative_name(path, start)
             try:
-                row = read_row(root, path, episode_id, label, ref, edit_logs, dirs)
+                row = read_row(root, path, episode_id, label, ref, edit_logs, shared)
             except (OSError, ValueError, DatasetError) as exc:
                 _log.warning("skipping episode %s: %s", path, exc)
                 collected.errors.append(f"{ref}: {exc}")

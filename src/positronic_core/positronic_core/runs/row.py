@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from positronic_core.dataset import layout
-from positronic_core.dataset.edits import EditLogs, episode_uid
+from positronic_core.dataset.edits import EditLogs, Records, episode_uid
 from positronic_core.dataset.reader import Episode, read_meta
 from positronic_core.dataset.scalars import read_scalar_file
 from positronic_core.dataset.statics import load_statics
@@ -29,16 +29,18 @@ def relative_name(path: Path, root: Path) -> str:
 
 
 def read_row(dataset_root: Path, episode_path: Path, episode_id: int, dataset_label: str,
-             ref: str, edit_logs: EditLogs | None = None, edit_dirs: list[Path] | None = None) -> dict[str, Any]:
+             ref: str, edit_logs: EditLogs | None = None, shared_edits: list[Records] | None = None) -> dict[str, Any]:
     """The row of one finished episode, without a manual score (see `apply_score`).
 
     `dataset_label` and `ref` name the dataset and the episode as the caller lists them (relative to the directory
-    it was asked to read). The edit logs of `edit_dirs` (default: the dataset root's) and the episode's own are
-    applied: their statics count as recorded ones, and `dropped` says whether they drop the episode."""
+    it was asked to read). The `shared_edits` logs (`EditLogs.shared`; default: the dataset root's) and the
+    episode's own are applied: their statics count as recorded ones, and `dropped` says whether they drop it."""
     recorded = load_statics(episode_path / layout.STATIC_FILE)
     meta = read_meta(episode_path)
     uid = episode_uid(meta)
-    edits = (edit_logs or EditLogs()).edits(uid, episode_path, edit_dirs or [Path(dataset_root)])
+    edit_logs = edit_logs or EditLogs()
+    shared = shared_edits if shared_edits is not None else edit_logs.shared([Path(dataset_root)])
+    edits = edit_logs.edits(uid, episode_path, shared)
     static = edits.apply(recorded)
     duration_ns = meta.get("duration_ns")
     if not isinstance(duration_ns, int):
