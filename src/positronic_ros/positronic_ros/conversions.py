@@ -73,21 +73,22 @@ def joint_state_msg(q: Sequence[float], dq: Sequence[float], stamp: Time) -> Joi
     return msg
 
 
-def joint_state_arrays(msg: JointState) -> tuple[np.ndarray, np.ndarray]:
-    """(q, dq) of panda_joint1..7 in order, whatever order the message lists them in."""
+def joint_state_arrays(msg: JointState, names: Sequence[str] = JOINT_NAMES) -> tuple[np.ndarray, np.ndarray]:
+    """(q, dq) of the arm's joints `names` in order, whatever order the message lists them in."""
     index = {name: i for i, name in enumerate(msg.name)}
-    missing = [n for n in JOINT_NAMES if n not in index]
+    missing = [n for n in names if n not in index]
     if missing:
         raise ValueError(f"/joint_states lacks {missing}")
-    q = np.array([msg.position[index[n]] for n in JOINT_NAMES])
-    dq = np.array([msg.velocity[index[n]] if len(msg.velocity) > index[n] else 0.0 for n in JOINT_NAMES])
+    q = np.array([msg.position[index[n]] for n in names])
+    dq = np.array([msg.velocity[index[n]] if len(msg.velocity) > index[n] else 0.0 for n in names])
     return q, dq
 
 
-def trajectory_msg(positions: Sequence[float], stamp: Time, time_from_start_s: float) -> JointTrajectory:
+def trajectory_msg(positions: Sequence[float], stamp: Time, time_from_start_s: float,
+                   names: Sequence[str] = JOINT_NAMES) -> JointTrajectory:
     msg = JointTrajectory()
     msg.header.stamp = stamp
-    msg.joint_names = list(JOINT_NAMES)
+    msg.joint_names = list(names)
     point = JointTrajectoryPoint()
     point.positions = [float(v) for v in positions]
     ns = int(round(time_from_start_s * 1e9))
@@ -111,8 +112,8 @@ def pose_msg_to_command(msg: PoseStamped) -> CartesianPosition:
     return CartesianPosition(pose7_to_pose12(msg_to_pose7(msg)))
 
 
-def command_to_msg(command: RobotCommand, current_q: np.ndarray | None, stamp: Time,
-                   tick_s: float) -> PoseStamped | JointTrajectory | None:
+def command_to_msg(command: RobotCommand, current_q: np.ndarray | None, stamp: Time, tick_s: float,
+                   names: Sequence[str] = JOINT_NAMES) -> PoseStamped | JointTrajectory | None:
     """The message that executes `command`: a pose target, or a one-point trajectory reached in one tick.
 
     A joint delta is turned into an absolute target from the measured joints (None while none were measured);
@@ -121,11 +122,11 @@ def command_to_msg(command: RobotCommand, current_q: np.ndarray | None, stamp: T
     if isinstance(command, CartesianPosition):
         return pose7_to_msg(pose12_to_pose7(command.pose), stamp)
     if isinstance(command, JointPosition):
-        return trajectory_msg(command.positions, stamp, tick_s)
+        return trajectory_msg(command.positions, stamp, tick_s, names)
     if isinstance(command, JointDelta):
         if current_q is None:
             return None
-        return trajectory_msg(np.asarray(current_q) + command.velocities, stamp, tick_s)
+        return trajectory_msg(np.asarray(current_q) + command.velocities, stamp, tick_s, names)
     return None
 
 

@@ -3,7 +3,8 @@
 Holds the latest `/joint_states`, `/ee_pose`, `/gripper/state`, camera images (and, for policies that ask, the
 simulator's cube poses) and publishes what the loop applies. It only converts: the loop assembles observations,
 schedules chunks and decides when to hold. Nothing measured before the current episode started reaches the
-policy (`episode_start_ns`), so a pre-reset frame is never observed.
+policy (`episode_start_ns`), so a pre-reset frame is never observed. `hold()` and `state_time()` make it a
+`HoldableRobot` for the safety guard of a live arm.
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ PRIVILEGED_TOPICS = {key: conversions.privileged_topic(key) for key in PRIVILEGE
 
 
 class TopicRobot:
-    def __init__(self, node: Node, cameras: Iterable[str], tick_s: float, privileged: bool) -> None:
+    def __init__(self, node: Node, cameras: Iterable[str], tick_s: float, privileged: bool,
+                 joint_names: Iterable[str] = conversions.JOINT_NAMES) -> None:
         self.node = node
+        self.joint_names = list(joint_names)
         self.cameras = list(cameras)
         self.tick_s = tick_s
         self.privileged = privileged
@@ -65,7 +68,7 @@ class TopicRobot:
         joints, ee, grip = self._fresh("joints"), self._fresh("ee"), self._fresh("grip")
         if joints is None or ee is None or grip is None:
             return None
-        q, dq = conversions.joint_state_arrays(joints)
+        q, dq = conversions.joint_state_arrays(joints, self.joint_names)
         return {"robot_state.q": q, "robot_state.dq": dq, "robot_state.ee_pose": conversions.msg_to_pose7(ee),
                 "grip": np.float64(grip.data)}
 
@@ -86,11 +89,25 @@ class TopicRobot:
             return None
         return {key: conversions.msg_to_pose7(msg) for key, msg in poses.items()}
 
+    def _measured_q(self) -> np.ndarray | None:
+        joints = self.latest.get("joints")
+        return conversions.joint_state_arrays(joints[1], self.joint_names)[0] if joints is not None else None
+
+    def state_time(self) -> float | None:
+        joints = self.latest.get("joints")
+        return None if joints is None else joints[0] / 1e9
+
+    def hold(self) -> None:
+        """A one-point trajectory to the measured joints: it replaces whatever the controller is executing."""
+        q = self._measured_q()
+        if q is not None:
+            stamp = conversions.ns_to_stamp(self._now_ns())
+            self.trajectory_pub.publish(conversions.trajectory_msg(q, stamp, self.tick_s, self.joint_names))
+
     def apply(self, action: Action) -> None:
         stamp = conversions.ns_to_stamp(self._now_ns())
-        joints = self.latest.get("joints")
-        q = conversions.joint_state_arrays(joints[1])[0] if joints is not None else None
-        msg = conversions.command_to_msg(action.command, q, stamp, self.tick_s)
+        q = self._measured_q()
+        msg = conversions.command_to_msg(action.command, q, stamp, self.tick_s, self.joint_names)
         if isinstance(msg, PoseStamped):
             self.pose_pub.publish(msg)
         elif isinstance(msg, JointTrajectory):
