@@ -46,6 +46,7 @@ ARGUMENTS = [
     ("host", "localhost", "remote: policy server host"),
     ("port", "8000", "remote: policy server port"),
     ("model_id", "", "remote: checkpoint id (empty = the server's latest)"),
+    ("resize", "640", "remote: downscale images whose longest side exceeds this many pixels (0 = never)"),
     ("checkpoints_dir", "", "act: LeRobot checkpoints directory"),
     ("checkpoint", "", "act: checkpoint id (empty = the highest step)"),
     ("policy_fps", "15.0", "Control rate in Hz: one action per tick"),
@@ -55,6 +56,8 @@ ARGUMENTS = [
     ("task", "Pick up the green cube and place it on the red cube.", "The instruction of timed episodes"),
     ("record", "true", "Record each episode as a rosbag2 bag, converted into a Positronic dataset"),
     ("output_dir", "recordings/real", "Where bags (output_dir/bags) and the dataset (output_dir/dataset) go"),
+    ("dataset_dir", "", "The dataset's directory instead of output_dir/dataset"),
+    ("exit_when_done", "false", "timed: shut everything down once the last episode is recorded"),
     ("safety_config", "", "Safety limits file (empty = the package's config/fr3_safety.yaml)"),
     ("controllers", "", "ros2_control controllers file (empty = the package's config/fr3_controllers.yaml)"),
 ]
@@ -88,6 +91,8 @@ def _nodes(context: LaunchContext) -> list:
     safety = value("safety_config") or f"{share}/config/fr3_safety.yaml"
     config = f"{share}/config/real.yaml"
     output_dir = value("output_dir")
+    dataset_dir = value("dataset_dir") or f"{output_dir}/dataset"
+    exit_when_done = value("exit_when_done").lower() == "true"
 
     description = ParameterValue(Command([
         FindExecutable(name="xacro"), " ",
@@ -121,14 +126,15 @@ def _nodes(context: LaunchContext) -> list:
              remappings=camera_remaps + command_remap,
              parameters=[config, {
                  "policy": value("policy"), "host": value("host"), "port": int(value("port")),
-                 "model_id": value("model_id"), "checkpoints_dir": value("checkpoints_dir"),
+                 "model_id": value("model_id"), "resize": int(value("resize")),
+                 "checkpoints_dir": value("checkpoints_dir"),
                  "checkpoint": value("checkpoint"), "policy_fps": float(value("policy_fps")),
                  "cameras": [f"image.{name}" for name, _ in cameras], "safety_config": safety}]),
         Node(package="positronic_ros", executable="episode_driver_node", name="episode_driver_node",
-             output="screen", parameters=[config, {
+             output="screen", on_exit=Shutdown() if exit_when_done else None, parameters=[config, {
                  "mode": value("mode"), "duration": float(value("duration")),
-                 "iterations": int(value("iterations")), "task": value("task"),
-                 "dataset_dir": f"{output_dir}/dataset"}]),
+                 "iterations": int(value("iterations")), "task": value("task"), "dataset_dir": dataset_dir,
+                 "exit_when_done": exit_when_done}]),
     ]
     if value("record").lower() == "true":
         with open(config) as f:
@@ -137,7 +143,7 @@ def _nodes(context: LaunchContext) -> list:
             package="positronic_ros", executable="recorder_node", name="recorder_node", output="screen",
             sigterm_timeout="35", remappings=camera_remaps + command_remap, parameters=[config, {
                 "topics": topics + [f"/camera/{name}/image_raw" for name, _ in cameras],
-                "output_dir": f"{output_dir}/bags", "dataset_dir": f"{output_dir}/dataset"}]))
+                "output_dir": f"{output_dir}/bags", "dataset_dir": dataset_dir}]))
     return nodes
 
 
