@@ -83,9 +83,14 @@ def _close_opened(opening: Pending[PolicySession]) -> None:
 class ControlLoop:
     def __init__(self, robot: Robot, policy: Policy, *, clock: Clock, executor: Executor, policy_fps: float = 15.0,
                  cameras: Sequence[str] = (), slack_ticks: int = 1, on_error: Literal["raise", "hold"] = "raise",
-                 sink: SampleSink | None = None, record_robot: bool = True) -> None:
+                 sink: SampleSink | None = None, record_robot: bool = True,
+                 on_chunk: Callable[[list[Action], float], None] | None = None) -> None:
         """`record_robot=False` sends the sink only the inference timeline (`inference.latency_ms`, `.chunk_size`,
-        `.chunk`, `.idle`): where the robot's own topics are recorded elsewhere, as under ROS."""
+        `.chunk`, `.idle`): where the robot's own topics are recorded elsewhere, as under ROS.
+
+        `on_chunk(actions, requested_at)`: for a robot that executes whole chunks (a trajectory controller), called
+        with each chunk as it arrives, timed from when it was asked for, and with an empty chunk when the plan is
+        dropped (the episode stops or a call fails) so the arm holds. The ticks still `apply` each due action."""
         if policy_fps <= 0:
             raise ValueError(f"policy_fps must be positive, got {policy_fps}")
         self.robot = robot
@@ -98,6 +103,7 @@ class ControlLoop:
         self.on_error = on_error
         self.sink = sink
         self.record_robot = record_robot
+        self.on_chunk = on_chunk
         self.scheduler = ChunkScheduler(self.tick_s, slack_ticks)
         self.stats = LoopStats()
         self.task = ""
@@ -138,6 +144,8 @@ class ControlLoop:
         self.stats.dropped_actions = self.scheduler.dropped
         self.scheduler.clear()
         self.stats.session_open = False
+        if session is not None or opening is not None:
+            self._hold()
         if session is not None:
             self._submit_quietly(session.close)
         if opening is not None:
@@ -239,6 +247,8 @@ class ControlLoop:
         self.stats.wall_latencies_s.append(wall)
         self.scheduler.observe_latency(latency)
         self.scheduler.accept(actions, request.requested_at, now)
+        if self.on_chunk is not None:
+            self.on_chunk(list(actions), request.requested_at)
         if self.sink is not None:
             ts = _ns(request.requested_at)
             self.sink.append("inference.latency_ms", wall * 1000.0, ts)
@@ -250,9 +260,14 @@ class ControlLoop:
         self.stats.last_error = message
         self.stats.session_open = False
         self.scheduler.clear()
+        self._hold()
         if self.on_error == "raise":
             raise error
         log.error("%s; holding the arm until the next episode", message)
+
+    def _hold(self) -> None:
+        if self.on_chunk is not None:
+            self.on_chunk([], self.clock.now())
 
     def _record_chunk(self, actions: list[Action], ts: int) -> None:
         """The returned chunk itself, flattened, at the time it was asked for: `inference.chunk` holds, per action,

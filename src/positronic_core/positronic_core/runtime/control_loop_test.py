@@ -257,3 +257,23 @@ def test_without_the_robot_the_sink_gets_only_the_inference_timeline():
     run_ticks(loop, clock, 10)
     assert set(sink.samples) == {"inference.latency_ms", "inference.chunk_size", "inference.chunk", "inference.idle"}
     assert len(sink.samples["inference.idle"]) == 10
+
+
+def test_a_chunk_executing_robot_gets_each_chunk_timed_from_its_request_and_an_empty_one_to_hold():
+    chunks = []
+    policy = ChunkPolicy(size=5, fail_on=3)
+    clock = FakeClock()
+    loop = ControlLoop(FakeRobot(), policy, clock=clock, executor=InlineExecutor(clock, lambda wall_s: 0.1),
+                       policy_fps=FPS, on_error="hold", on_chunk=lambda actions, at: chunks.append((at, actions)))
+    loop.start_episode("t")
+    run_ticks(loop, clock, 12)
+    # Two chunks arrived, each stamped with the time it was asked for; the failed third dropped the plan.
+    assert [len(actions) for _, actions in chunks] == [5, 5, 0]
+    assert chunks[0][0] == 0.0 and 0.0 < chunks[1][0] < chunks[2][0]
+    assert target(chunks[1][1][0]) == 2000.0
+
+    loop.start_episode("t")
+    run_ticks(loop, clock, 2)
+    chunks.clear()
+    loop.stop_episode()
+    assert chunks == [(clock.t, [])]

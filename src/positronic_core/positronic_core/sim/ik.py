@@ -8,6 +8,8 @@ import mujoco
 import numpy as np
 
 from positronic_core.geometry import matrix_to_quat_wxyz
+from positronic_core.sim.assets import panda_xml
+from positronic_core.sim.franka import ARM_JOINTS, EE_SITE, HOME_Q
 
 
 def rotation_error(target: np.ndarray, current: np.ndarray) -> np.ndarray:
@@ -105,3 +107,11 @@ class SiteIK:
         # mj_jacSite reads the kinematic tree and the centres of mass, both refreshed here.
         mujoco.mj_kinematics(self._model, self._data)
         mujoco.mj_comPos(self._model, self._data)
+
+
+def panda_ik() -> SiteIK:
+    """IK of the simulated Panda's pinch point (the EE pose every observation reports), on the arm's own MJCF.
+
+    The scene attaches the arm at the world origin, so its base frame is the world frame the poses are in."""
+    model = mujoco.MjModel.from_xml_path(str(panda_xml()))
+    return SiteIK(model, EE_SITE, ARM_JOINTS, rest_q=HOME_Q)

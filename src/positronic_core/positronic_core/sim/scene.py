@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import mujoco
 import numpy as np
@@ -53,19 +54,27 @@ def look_at_quat(look: LookAt) -> np.ndarray:
     return matrix_to_quat_wxyz(np.column_stack([right, up, -forward]))
 
 
-def build_model(*, camera_size: tuple[int, int], render_quality: str) -> mujoco.MjModel:
+def build_spec(*, render_quality: str, prefix: str = PANDA_PREFIX) -> mujoco.MjSpec:
+    """The scene before compiling: our MJCF, the Panda attached at the origin under `prefix`, the cameras. Mesh
+    files are named by absolute path, so the spec can be written out and loaded from anywhere."""
     if render_quality not in RENDER_QUALITIES:
         raise ValueError(f"render_quality must be one of {RENDER_QUALITIES}, got {render_quality!r}")
     scene = mujoco.MjSpec.from_file(str(SCENE_FILE))
     panda = mujoco.MjSpec.from_file(str(panda_xml()))
+    mesh_dir = Path(panda.modelfiledir) / panda.meshdir
+    for mesh in panda.meshes:
+        if mesh.file:
+            mesh.file = str(mesh_dir / mesh.file)
     if render_quality == "fast":
         simplify_visual_meshes(panda)
-    scene.attach(panda, frame=scene.worldbody.add_frame(), prefix=PANDA_PREFIX)
+    scene.attach(panda, frame=scene.worldbody.add_frame(), prefix=prefix)
     for mj_name, look in CAMERAS.values():
-        parent = scene.worldbody if look.body is None else scene.body(PANDA_PREFIX + look.body)
+        parent = scene.worldbody if look.body is None else scene.body(prefix + look.body)
         parent.add_camera(name=mj_name, pos=list(look.eye), quat=list(look_at_quat(look)), fovy=look.fovy)
-    model = scene.compile()
+    return scene
 
+
+def set_render_options(model: mujoco.MjModel, *, camera_size: tuple[int, int], render_quality: str) -> None:
     width, height = camera_size
     # The offscreen framebuffer must be at least as large as any image we ask of it.
     model.vis.global_.offwidth = max(int(width), int(model.vis.global_.offwidth))
@@ -75,4 +84,9 @@ def build_model(*, camera_size: tuple[int, int], render_quality: str) -> mujoco.
         # (the clustered meshes above halve what remains).
         model.vis.quality.shadowsize = 0
         model.vis.quality.offsamples = 0
+
+
+def build_model(*, camera_size: tuple[int, int], render_quality: str) -> mujoco.MjModel:
+    model = build_spec(render_quality=render_quality).compile()
+    set_render_options(model, camera_size=camera_size, render_quality=render_quality)
     return model
