@@ -25,6 +25,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from positronic_core.robot.commands import Action
+from positronic_core.robot.joint_chunk import JointChunk
 from positronic_core.robot.safety import SafetyLimits
 from positronic_core.runtime.clocks import Clock
 from positronic_core.runtime.robot import Robot, SampleSink
@@ -90,6 +91,22 @@ class SafetyGuard:
         command = limited.action.command
         self._last_target = getattr(command, "positions", None)
         self.robot.apply(limited.action)
+
+    def limit_chunk(self, chunk: JointChunk) -> JointChunk | None:
+        """A whole chunk's trajectory (for a controller that executes chunks) limited point by point from the
+        measured joints; None while the arm is held (the caller sends nothing, the hold stands)."""
+        if self.holds:
+            return None
+        state = self.robot.robot_state()
+        measured = None if state is None else np.asarray(state["robot_state.q"], dtype=np.float64)
+        positions, notes = self.limits.limit_trajectory(chunk.positions, chunk.times_s, measured)
+        if notes:
+            self.limited_count += 1
+            log.warning("safety: %s", "; ".join(notes))
+            self._emit("safety.limited", 1, self.clock.now())
+        self._last_action_at = self.clock.now()
+        self.release("stale_actions")
+        return JointChunk(chunk.times_s, positions, chunk.grips)
 
     # --- holds ------------------------------------------------------------------------------------------------
     @property

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from positronic_core.robot.commands import Action, JointPosition
+from positronic_core.robot.joint_chunk import JointChunk
 from positronic_core.robot.safety import load_limits
 from positronic_core.runtime.control_loop import ControlLoop
 from positronic_core.runtime.inference_executor import InlineExecutor
@@ -176,3 +177,15 @@ def test_a_lost_server_holds_the_arm_in_the_same_tick_and_a_new_episode_releases
     assert ("safety.hold", HOLD_CODES["server_lost"]) in [(n, v) for n, v, _ in sink.samples]
     guard.start_episode(Sink())
     assert not guard.held
+
+
+def test_a_whole_chunk_is_limited_from_the_measured_joints_and_refused_while_held(rig):
+    clock, arm, guard, sink = rig
+    times = np.array([TICK, 2 * TICK])
+    far = np.stack([HOME + [1.0, 0, 0, 0, 0, 0, 0]] * 2)
+    limited = guard.limit_chunk(JointChunk(times, far, np.zeros(2)))
+    rate = 2.62 * guard.limits.velocity_scale
+    assert limited.positions[:, 0] == pytest.approx([rate * TICK, 2 * rate * TICK])
+    assert [n for n, _, _ in sink.samples] == ["safety.limited"]
+    guard.hold("operator")
+    assert guard.limit_chunk(JointChunk(times, far, np.zeros(2))) is None
