@@ -8,6 +8,8 @@ task; 295 KiB of msgpack) against a null model (one action back), over 127.0.0.1
   (c) upstream client  -> upstream server        (both upstream 0.2.1; they negotiate permessage-deflate)
   (d) bare websockets + msgpack, compression=None: the server decodes the frame, answers a fixed small reply
   (e) openpi-client's WebsocketClientPolicy -> an openpi-style server (ws on /, metadata first, {"actions": array})
+  (f) openpi-client's WebsocketClientPolicy -> our server's openpi endpoint (--openpi_port; hold_pose, chunk 1)
+  (e) and (f) send the same observation in openpi's `ee` layout (observation/state, the two cameras, prompt).
   floor: raw TCP, the same bytes with a length prefix, a fixed small reply
 
 Every case is set up first and then measured in interleaved blocks (a, b, c, ... then b, c, ..., a, ...), so load
@@ -50,6 +52,7 @@ from upstream import (  # noqa: E402
 )
 
 from positronic_core.serve.backends.hold_pose import HoldPoseSource  # noqa: E402
+from positronic_core.serve.openpi_layout import IMAGE_KEYS, PROMPT_KEY, STATE_KEY  # noqa: E402
 from positronic_core.serve.server import ServerConfig, running_server  # noqa: E402
 from positronic_core.wire.client import InferenceClient  # noqa: E402
 from positronic_core.wire.envelope import packb  # noqa: E402
@@ -160,6 +163,26 @@ def bare_websockets(obs: dict[str, Any]) -> Iterator[Measure]:
                 msgpack.unpackb(ws.recv())
 
             yield _timer(call)
+
+
+def openpi_observation(obs: dict[str, Any]) -> dict[str, Any]:
+    """The guide observation in openpi's `ee` layout, as an openpi user's robot sends it."""
+    openpi_obs = {STATE_KEY: np.append(obs["robot_state.ee_pose"], obs["grip"]).astype(np.float32),
+                  PROMPT_KEY: obs["task"]}
+    openpi_obs.update({openpi_key: obs[key] for openpi_key, key in IMAGE_KEYS.items()})
+    return openpi_obs
+
+
+@contextmanager
+def openpi_vs_ours(openpi_obs: dict[str, Any]) -> Iterator[Measure]:
+    from openpi_client.websocket_client_policy import WebsocketClientPolicy
+
+    with running_server(HoldPoseSource(chunk_size=1), ServerConfig(port=0, openpi_port=0)) as server:
+        policy = WebsocketClientPolicy("127.0.0.1", server.openpi.port)
+        try:
+            yield _timer(lambda: policy.infer(openpi_obs))
+        finally:
+            policy._ws.close()  # the client has no close(); its socket is its only resource
 
 
 @contextmanager
@@ -360,6 +383,7 @@ def _print_round_trips(latencies: dict[str, list[float]], skipped: dict[str, str
         "c": "(c) upstream 0.2.1 client -> upstream 0.2.1 server",
         "d": "(d) bare websockets + msgpack, compression=None",
         "e": "(e) openpi-client -> openpi-style server",
+        "f": "(f) openpi-client -> our openpi endpoint (hold_pose)",
         "tcp": "floor: raw TCP, same bytes, small reply",
     }
     print(f"machine: {os.cpu_count()} CPUs; 1-min load average {loads[0]:.1f} before the round trips, "
@@ -377,9 +401,14 @@ def _print_round_trips(latencies: dict[str, list[float]], skipped: dict[str, str
         medians[key] = median
         print(f"{label:54s} {median:10.3f} {p99:9.3f}")
     print()
-    for num, den in (("c", "a"), ("c", "b"), ("a", "d")):
+    for num, den in (("c", "a"), ("c", "b"), ("a", "d"), ("f", "e"), ("f", "a")):
         if num in medians and den in medians:
             print(f"ratio ({num})/({den}) of medians: {medians[num] / medians[den]:6.2f}")
+    if "f" in medians:
+        # What the openpi endpoint costs: against a bare openpi-style server (same client, same bytes), and
+        # against protocol v1 to the same model.
+        print(f"openpi endpoint adds {medians['f'] - medians['e']:+.3f} ms to a bare openpi server's round trip, "
+              f"{medians['f'] - medians['a']:+.3f} ms to protocol v1's (a)")
     print()
     print("targets:")
     for key in ("a", "b"):
@@ -434,7 +463,9 @@ def main() -> None:
     else:
         skipped["b"] = skipped["c"] = upstream_reason
     cases["d"] = lambda: bare_websockets(obs)
-    cases["e"] = lambda: openpi_client(obs)
+    openpi_obs = openpi_observation(obs)
+    cases["e"] = lambda: openpi_client(openpi_obs)
+    cases["f"] = lambda: openpi_vs_ours(openpi_obs)
     cases["tcp"] = lambda: raw_tcp(payload)
 
     load_before = os.getloadavg()[0]

@@ -36,6 +36,8 @@ from positronic_core.robot.commands import action_to_wire
 from positronic_core.serve import auth
 from positronic_core.serve.model import ModelSource
 from positronic_core.serve.model_pool import ModelPool
+from positronic_core.serve.openpi_endpoint import OpenpiEndpoint
+from positronic_core.serve.openpi_layout import get_layout
 from positronic_core.wire import messages
 from positronic_core.wire.envelope import DEFAULT_LIMITS, Limits, WireError, packb, unpackb
 
@@ -55,6 +57,7 @@ class BindError(OSError):
         else:  # getaddrinfo's errors carry negative codes that os.strerror does not know
             reason = cause.strerror or str(cause)
         super().__init__(cause.errno, f"cannot listen on {host}:{port}: {reason}")
+        self.port = port
 
     def __str__(self) -> str:
         return self.strerror
@@ -71,6 +74,10 @@ class ServerConfig:
     max_loaded_models: int = 1
     auth_token: str | None = None
     insecure: bool = False
+    #: Port of the openpi-compatible endpoint (`serve.openpi_endpoint`); None = off, 0 = any free port.
+    openpi_port: int | None = None
+    #: How that endpoint reads `observation/state` (`serve.openpi_layout.LAYOUTS`).
+    openpi_layout: str = "ee"
 
 
 class PolicyServer:
@@ -79,6 +86,13 @@ class PolicyServer:
         self.source = source
         self.config = config
         self.pool = ModelPool(source, batching=config.batching, max_loaded=config.max_loaded_models)
+        self.openpi: OpenpiEndpoint | None = None
+        if config.openpi_port is not None:
+            if config.openpi_port and config.openpi_port == config.port:
+                raise ValueError(f"the openpi endpoint needs a port of its own, not protocol v1's {config.port}")
+            self.openpi = OpenpiEndpoint(
+                self.pool, source, get_layout(config.openpi_layout), auth_token=config.auth_token,
+                limits=config.limits, max_frame_bytes=config.max_frame_bytes)
         self._server: Server | None = None
 
     @property
@@ -102,12 +116,22 @@ class PolicyServer:
             )
         except OSError as e:
             raise BindError(self.config.host, self.config.port, e) from e
+        if self.openpi is not None:
+            try:
+                await self.openpi.start(self.config.host, self.config.openpi_port)
+            except OSError as e:
+                self._server.close()
+                await self._server.wait_closed()
+                self._server = None
+                raise BindError(self.config.host, self.config.openpi_port, e) from e
 
     async def serve_forever(self) -> None:
         """Serve until cancelled, starting first unless `start` already did."""
         if self._server is None:
             await self.start()
         log.info("serving protocol v1 on http://%s:%d%s", self.config.host, self.port, messages.MODELS_PATH)
+        if self.openpi is not None:
+            log.info("serving openpi's wire on ws://%s:%d", self.config.host, self.openpi.port)
         try:
             await self._server.serve_forever()
         finally:
@@ -117,6 +141,8 @@ class PolicyServer:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+        if self.openpi is not None:
+            await self.openpi.stop()
         await self.pool.close()
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:

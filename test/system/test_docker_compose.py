@@ -1,0 +1,175 @@
+"""docker/compose.yaml and its Dockerfiles against the real server: no Docker engine runs here, so the compose file is
+parsed and every service's entry point, with the README's `docker compose run` arguments, is checked against
+`positronic-policy-server`'s real flags and command line; the LeRobot one is run outside Docker as the container
+runs it."""
+
+import inspect
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import configuronic as cfn
+import pytest
+import yaml
+
+from positronic_core.cli import policy_server
+from positronic_core.cli.runner import FlagError, build
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCKER = ROOT / "docker"
+COMPOSE = yaml.safe_load((DOCKER / "compose.yaml").read_text())
+SERVICES = {"lerobot-server": "lerobot", "groot-server": "groot", "openpi-server": "openpi"}
+SERVER_FLAGS = set(inspect.signature(policy_server.serve).parameters)
+BIN = Path(sys.executable).parent
+STUCK_S = 120
+
+
+def _readme_commands() -> dict[str, list[str]]:
+    """service -> the arguments the README's "Serving models" section passes to `docker compose run`."""
+    text = (ROOT / "README.md").read_text().replace("\\\n", " ")
+    commands = {}
+    for line in text.splitlines():
+        if "docker compose run" in line:
+            words = shlex.split(line.partition("docker compose run")[2], comments=True)
+            while words[0].startswith("-"):  # compose's own options, before the service
+                words.pop(0)
+            service, *args = words
+            commands.setdefault(service, args)  # the first, the Inference Guide's; later ones show variations
+    return commands
+
+
+README_COMMANDS = _readme_commands()
+
+
+def _interpolate(value: str, env: dict[str, str]) -> str:
+    """Compose's `${VAR}` and `${VAR:-default}` (defaults may nest), enough for this file."""
+    while (match := re.search(r"\$\{(\w+)(?::-((?:[^{}]|\{[^{}]*\})*))?\}", value)):
+        name, default = match.group(1), match.group(2)
+        replacement = env.get(name) or (default if default is not None else "")
+        value = value[:match.start()] + replacement + value[match.end():]
+    return value
+
+
+def _dockerfile_entrypoint(service: str) -> list[str]:
+    build = COMPOSE["services"][service]["build"]
+    dockerfile = (DOCKER / build["context"] / build["dockerfile"]).resolve()
+    lines = [line for line in dockerfile.read_text().splitlines() if line.startswith("ENTRYPOINT ")]
+    assert len(lines) == 1, f"{dockerfile} needs exactly one ENTRYPOINT"
+    return json.loads(lines[0].removeprefix("ENTRYPOINT "))
+
+
+def _flags(args: list[str]) -> dict[str, str]:
+    return dict(arg[2:].split("=", 1) for arg in args if arg.startswith("--"))
+
+
+def _require_backend(backend: str) -> None:
+    if backend not in policy_server.BACKENDS:
+        pytest.skip(f"the {backend} backend is not on this branch (its helper's branch adds it)")
+
+
+def _require_codec_aliases(args: list[str]) -> None:
+    codec = _flags(args).get("codec", "")
+    try:
+        build(cfn.Config(policy_server.serve), [f"--codec={codec}"])
+    except FlagError:
+        pytest.skip(f"--codec={codec}: the Inference Guide's codec paths come with the openpi branch")
+
+
+def test_the_three_services_of_the_inference_guide_each_in_the_readme():
+    assert set(COMPOSE["services"]) == set(SERVICES)
+    assert set(README_COMMANDS) == set(SERVICES)
+    assert README_COMMANDS["groot-server"][0] == "ee_rot6d_joints"  # the variant, positional, as the guide writes it
+
+
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_entry_point_is_our_server_with_the_matching_backend_in_compose_and_dockerfile(service):
+    entrypoint = COMPOSE["services"][service]["entrypoint"]
+    assert entrypoint == _dockerfile_entrypoint(service)
+    assert entrypoint[0] == "positronic-policy-server"
+    flags = _flags(entrypoint[1:])
+    assert flags["backend"] == SERVICES[service] and flags["host"] == "0.0.0.0"
+    assert set(flags) <= SERVER_FLAGS, f"not flags of positronic-policy-server: {set(flags) - SERVER_FLAGS}"
+    assert set(_flags(README_COMMANDS[service])) <= SERVER_FLAGS
+
+
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_gpu_port_token_and_mounts(service):
+    spec = COMPOSE["services"][service]
+    (device,) = spec["deploy"]["resources"]["reservations"]["devices"]
+    assert device["driver"] == "nvidia" and "gpu" in device["capabilities"]
+    assert spec["environment"]["POSITRONIC_AUTH_TOKEN"] == "${POSITRONIC_AUTH_TOKEN:-}"
+    host_env = {"HOME": "/home/alice"}
+    ports = [_interpolate(port, host_env).split(":") for port in spec["ports"]]
+    assert ["8000", "8000"] in [port[1:] for port in ports]  # protocol v1
+    assert ["8001", "8001"] in [port[1:] for port in ports]  # for --openpi_port=8001
+    if "--insecure=True" in spec["entrypoint"]:
+        # What makes running without a token acceptable: only the host itself reaches the ports by default.
+        assert {port[0] for port in ports} == {"127.0.0.1"}
+        assert all(_interpolate(port, {**host_env, "POSITRONIC_PUBLISH": "0.0.0.0"}).startswith("0.0.0.0:")
+                   for port in spec["ports"])
+    # `~/checkpoints/...` reaches the server unexpanded (bash does not expand `~` after `=` in an argument) and the
+    # server expands it with the container's HOME: that path must be the host's, and mounted.
+    container_home = _interpolate(spec["environment"]["HOME"], host_env)
+    mounts = [_interpolate(volume, host_env).split(":") for volume in spec["volumes"]]
+    checkpoints = next(m for m in mounts if m[1].endswith("/checkpoints"))
+    assert checkpoints == ["/home/alice/checkpoints", "/home/alice/checkpoints", "ro"]
+    seed_dir = _flags(README_COMMANDS[service])["checkpoints_dir"]
+    inside = seed_dir.replace("~", container_home, 1)
+    assert inside.startswith(checkpoints[1] + "/")
+    assert any(target == f"{container_home}/.cache" for _, target, *_ in mounts)  # the cache
+
+
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_readme_command_is_accepted_by_the_real_command_line(service):
+    _require_backend(SERVICES[service])
+    _require_codec_aliases(README_COMMANDS[service])
+    argv = [*COMPOSE["services"][service]["entrypoint"], *README_COMMANDS[service], "--help"]
+    done = subprocess.run([str(BIN / argv[0]), *argv[1:]], capture_output=True, text=True, timeout=STUCK_S)
+    assert done.returncode == 0, done.stderr
+    assert "--checkpoints_dir" in done.stdout
+
+
+def test_lerobot_service_runs_outside_docker_and_answers_the_curl_check(tmp_path):
+    """The README's lerobot command, as the container runs it: HOME is where `~/checkpoints/...` resolves."""
+    tiny_act = pytest.importorskip("tiny_act", reason="test/support/tiny_act.py (tiny ACT checkpoints) is missing")
+    pytest.importorskip("lerobot", reason="LeRobot is not installed (make test installs it)")
+    args = README_COMMANDS["lerobot-server"]
+    _require_codec_aliases(args)
+    checkpoints_dir = Path(_flags(args)["checkpoints_dir"].replace("~", str(tmp_path), 1))
+    tiny_act.make_tiny_act_checkpoint(checkpoints_dir, step=1000)
+    env = {**os.environ, "HOME": str(tmp_path)}
+    env.pop("POSITRONIC_AUTH_TOKEN", None)
+    # Port 0 instead of the container's 8000, which this shared machine may have in use.
+    argv = [*COMPOSE["services"]["lerobot-server"]["entrypoint"], *args, "--port=0"]
+    server = subprocess.Popen([str(BIN / argv[0]), *argv[1:]], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env=env)
+    try:
+        line = server.stdout.readline()
+        assert line, server.stderr.read()[-3000:]
+        port = int(re.search(r"0\.0\.0\.0:(\d+)/api/v1/models", line)[1])
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/models", timeout=STUCK_S) as response:
+            assert json.load(response) == {"models": ["001000"]}
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.communicate(timeout=STUCK_S)
+    assert server.returncode == 0
+
+
+def test_docker_compose_config_accepts_the_file(tmp_path):
+    docker = shutil.which("docker")
+    if docker is None or subprocess.run([docker, "compose", "version"], capture_output=True).returncode != 0:
+        pytest.skip("no `docker compose` here (the docker CLI lacks the compose plugin, or there is no docker)")
+    env = {**os.environ, "HOME": str(tmp_path)}
+    done = subprocess.run([docker, "compose", "-f", str(DOCKER / "compose.yaml"), "config", "--format", "json"],
+                          capture_output=True, text=True, env=env, timeout=STUCK_S)
+    assert done.returncode == 0, done.stderr
+    config = json.loads(done.stdout)
+    for service, backend in SERVICES.items():
+        assert f"--backend={backend}" in config["services"][service]["entrypoint"]
