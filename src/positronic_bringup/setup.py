@@ -23,7 +23,7 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", files("launch/*.launch.py")),
-        (f"share/{PACKAGE}/config", files("config/*.yaml") + files("config/*.rviz")),
+        (f"share/{PACKAGE}/config", files("config/*.yaml") + files("config/*.rviz") + files("config/*.xacro")),
     ],
     install_requires=["setuptools"],
     extras_require={"test": ["pytest"]},

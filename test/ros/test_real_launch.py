@@ -1,10 +1,10 @@
 """`real.launch.py use_fake_hardware:=true` end to end with no robot: franka_description's FR3 on ros2_control's
-mock hardware, the controllers of config/fr3_controllers.yaml, the mock gripper, a camera that is any Image
-publisher (this test's, on a topic of its own, remapped by `cameras:=`), and a joint-moving model on a protocol v1
-server. An episode is started by service, the arm moves under the policy (seen in /joint_states from the
-joint_state_broadcaster), the operator holds and resumes it, and the saved episode is a Positronic dataset holding
-the arm's motion, the camera, the commands and the hold. Also: the launch's controller names and parameters exist in
-the installed ros2_controllers, and the recorder's command topic is the controller's."""
+mock hardware, the controllers of config/controllers.yaml (shared with the simulator), the mock gripper, a camera
+that is any Image publisher (this test's, on a topic of its own, remapped by `cameras:=`), and a joint-moving model
+on a protocol v1 server. An episode is started by service, the arm moves under the policy's chunk trajectories (seen
+in /joint_states from the joint_state_broadcaster), the operator holds and resumes it, and the saved episode is a
+Positronic dataset holding the arm's motion, the camera, the commands and the hold. Also: the controllers the launch
+starts are installed plugins."""
 
 import os
 import signal
@@ -194,31 +194,22 @@ def test_fake_hardware_episode_moves_the_arm_holds_on_request_and_records_a_data
 
 
 def test_launch_files_name_what_the_installed_controllers_have():
-    """The controllers and parameters real.launch.py relies on exist in the installed ros2_controllers (their
-    generated parameter headers), and the policy's commands go to the trajectory controller's topic."""
+    """The controllers real.launch.py spawns are declared in config/controllers.yaml with plugins the installed
+    ros2_controllers and franka_ros2 provide, and its camera argument parses as documented."""
     import importlib.util
 
-    controllers = yaml.safe_load((ROOT / "config" / "fr3_controllers.yaml").read_text())["/**"]
-    manager = controllers["controller_manager"]["ros__parameters"]
-    header = (CONTROL / "include" / "joint_trajectory_controller" / "joint_trajectory_controller_parameters.hpp")
-    declared = header.read_text()
+    controllers = yaml.safe_load((ROOT / "config" / "controllers.yaml").read_text())
     spec = importlib.util.spec_from_file_location("real_launch", ROOT / "launch" / "real.launch.py")
     launch = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(launch)
-    assert manager[launch.TRAJECTORY_CONTROLLER]["type"] == "joint_trajectory_controller/JointTrajectoryController"
-    for key in _flatten(controllers[launch.TRAJECTORY_CONTROLLER]["ros__parameters"]):
-        assert f'"{key}"' in declared, f"{key} is not a joint_trajectory_controller parameter"
-    plugins = (CONTROL / "share" / "joint_trajectory_controller" / "joint_trajectory_plugin.xml").read_text()
-    assert "joint_trajectory_controller/JointTrajectoryController" in plugins
+    # Every pluginlib description the overlay installs (package.xml files aside).
+    plugins = " ".join(path.read_text() for path in (CONTROL / "share").glob("*/*.xml") if path.name != "package.xml")
+    for name, kind in [(n, controllers[n]["ros__parameters"]["type"]) for n in launch.CONTROLLERS] + \
+            [launch.FRANKA_STATE_BROADCASTER]:
+        assert f'class name="{kind}"' in plugins, f"{name}: {kind} is not installed"
+    assert controllers[launch.TRAJECTORY_CONTROLLER]["ros__parameters"]["type"] == \
+        "joint_trajectory_controller/JointTrajectoryController"
     assert launch.parse_cameras("wrist=/a/image_raw, image.exterior=/b") == [("wrist", "/a/image_raw"),
                                                                            ("exterior", "/b")]
     with pytest.raises(ValueError, match="not name=/topic"):
         launch.parse_cameras("wrist")
-
-
-def _flatten(params, prefix=""):
-    for key, value in params.items():
-        if isinstance(value, dict):
-            yield from _flatten(value, f"{prefix}{key}.")
-        else:
-            yield f"{prefix}{key}"

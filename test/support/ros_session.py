@@ -114,6 +114,34 @@ def receive(topics: dict[str, tuple[Any, Any]], wanted: dict[str, int], timeout:
     return received
 
 
+def wait_for_message(topic: str, msg_type: Any, predicate: Any, timeout: float,
+                     also: dict[str, Any] | None = None) -> tuple[Any | None, dict[str, list]]:
+    """The first message on `topic` for which `predicate` holds (None if none came within `timeout` s), and what
+    arrived meanwhile on the topics of `also` ({name: type}); from a node in a context of its own."""
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+
+    found: list = []
+    seen: dict[str, list] = {name: [] for name in also or {}}
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    try:
+        node = rclpy.create_node("test_topic_wait", context=context)
+        node.create_subscription(msg_type, topic, lambda m: found.append(m) if predicate(m) else None, 10)
+        for name, other_type in (also or {}).items():
+            node.create_subscription(other_type, name, seen[name].append, 10)
+        executor = SingleThreadedExecutor(context=context)
+        executor.add_node(node)
+        deadline = time.monotonic() + timeout
+        while not found and time.monotonic() < deadline:
+            executor.spin_once(timeout_sec=0.2)
+        executor.shutdown()
+        node.destroy_node()
+    finally:
+        rclpy.shutdown(context=context)
+    return (found[0] if found else None), seen
+
+
 def node_command(name: str, *params: str) -> list[str]:
     """A node of positronic_ros run from its entry point, as `ros2 run` would, with config/sim.yaml and `params`
     (`name:=value`) on top."""

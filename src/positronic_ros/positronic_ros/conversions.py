@@ -74,7 +74,8 @@ def joint_state_msg(q: Sequence[float], dq: Sequence[float], stamp: Time) -> Joi
 
 
 def joint_state_arrays(msg: JointState, names: Sequence[str] = JOINT_NAMES) -> tuple[np.ndarray, np.ndarray]:
-    """(q, dq) of the arm's joints `names` in order, whatever order the message lists them in."""
+    """(q, dq) of the arm's joints `names` (panda_joint1..7 unless told) in order, whatever order the message lists
+    them in."""
     index = {name: i for i, name in enumerate(msg.name)}
     missing = [n for n in names if n not in index]
     if missing:
@@ -84,6 +85,11 @@ def joint_state_arrays(msg: JointState, names: Sequence[str] = JOINT_NAMES) -> t
     return q, dq
 
 
+def seconds_to_duration(seconds: float) -> Duration:
+    ns = int(round(seconds * 1e9))
+    return Duration(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
+
+
 def trajectory_msg(positions: Sequence[float], stamp: Time, time_from_start_s: float,
                    names: Sequence[str] = JOINT_NAMES) -> JointTrajectory:
     msg = JointTrajectory()
@@ -91,8 +97,7 @@ def trajectory_msg(positions: Sequence[float], stamp: Time, time_from_start_s: f
     msg.joint_names = list(names)
     point = JointTrajectoryPoint()
     point.positions = [float(v) for v in positions]
-    ns = int(round(time_from_start_s * 1e9))
-    point.time_from_start = Duration(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
+    point.time_from_start = seconds_to_duration(time_from_start_s)
     msg.points = [point]
     return msg
 

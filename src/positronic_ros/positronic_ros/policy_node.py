@@ -4,14 +4,16 @@ Runs the policy on the core's one control loop, on the node's clock (ROS time, s
 inference on a worker thread; `TopicRobot` is the loop's robot: it holds `/joint_states`, `/ee_pose`,
 `/gripper/state` and the cameras (plus the cubes' poses for the scripted expert) and publishes one action per tick:
 `/command/pose` for Cartesian actions, `/command/joint_trajectory` for joint actions, `/gripper/command` for the
-grip. A session opens when `/episode/status` turns RUNNING and closes when it turns IDLE; if the server is lost
-the arm holds from the next tick, and the next episode reconnects.
+grip; or, with `command_mode:=trajectory` (the ros2_control path), one JointTrajectory per chunk to a
+joint_trajectory_controller and the grip to a gripper position controller. A session opens when
+`/episode/status` turns RUNNING and closes when it turns IDLE; if the server is lost the arm holds from the next
+tick, and the next episode reconnects.
 
 With `safety_config` set (a live arm: real.launch.py sets `config/fr3_safety.yaml`) every command passes the core's
 safety guard first: limited to the config's joint and workspace limits, and replaced by an active hold in the tick
 a lost server, stale joint states or a dry plan is noticed. `/policy/hold` and `/policy/resume` (std_srvs/Trigger)
 freeze and release the arm for the operator; holds and limited commands go on `/policy/timeline`, so the episode's
-recording shows them (`safety.hold`, `safety.limited`).
+recording shows them (`safety.hold`, `safety.limited`); whole chunks are limited point by point.
 """
 
 from __future__ import annotations
@@ -31,12 +33,13 @@ from positronic_core.runtime.control_loop import ControlLoop
 from positronic_core.runtime.inference_executor import ThreadExecutor
 from positronic_core.runtime.run_statics import policy_statics
 from positronic_core.runtime.safety_guard import SafetyGuard
+from positronic_core.sim.ik import panda_ik
 from positronic_interfaces.msg import EpisodeStatus, InferenceStats
 from positronic_interfaces.srv import ListModels
 from positronic_ros import conversions
 from positronic_ros.node_main import ParameterError, declare, spin
 from positronic_ros.timeline_publisher import TimelinePublisher
-from positronic_ros.topic_robot import TopicRobot
+from positronic_ros.topic_robot import ChunkOutput, TopicRobot
 
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
@@ -83,8 +86,20 @@ class PolicyNode(Node):
         }
         self.policy_fps = float(param("policy_fps", 15.0, "Control rate: one action per tick"))
         self.cameras = list(param("cameras", ["image.wrist", "image.exterior"], "Cameras the policy observes"))
+        mode = str(param("command_mode", "topics", "topics (/command/pose or /command/joint_trajectory per tick) "
+                         "or trajectory (one JointTrajectory per chunk to a joint_trajectory_controller)"))
         joint_names = list(param("joint_names", list(conversions.JOINT_NAMES),
-                                 "The arm's seven joints in /joint_states and in the trajectories sent"))
+                                 "The arm's 7 joints in /joint_states and in the trajectories sent"))
+        trajectory_topic = str(param("trajectory_topic", "/arm_controller/joint_trajectory",
+                                     "trajectory: the joint_trajectory_controller's topic"))
+        gripper_topic = str(param("gripper_topic", "/gripper_controller/commands",
+                                  "trajectory: the gripper position controller's topic (Float64MultiArray)"))
+        gripper_closed = float(param("gripper_closed_position", 0.8,
+                                     "trajectory: the gripper joint's position at a target grip of 1 (closed)"))
+        if mode not in ("topics", "trajectory"):
+            raise ParameterError(f"parameter command_mode must be topics or trajectory, got {mode!r}")
+        if len(joint_names) != 7:
+            raise ParameterError(f"parameter joint_names must name the arm's 7 joints, got {joint_names}")
         safety_config = str(param("safety_config", "", "Safety limits file (config/fr3_safety.yaml on a live arm); "
                                   "empty = commands are not limited (the simulator)"))
         if kind not in ("scripted", "remote", "act"):
@@ -96,11 +111,15 @@ class PolicyNode(Node):
             self.policy = build_policy(kind, policy_fields(kind, settings))
         except (ValueError, LookupError, OSError, ImportError) as e:
             raise ParameterError(f"cannot build the {kind} policy from its parameters: {e}") from None
-        if len(joint_names) != 7:
-            raise ParameterError(f"parameter joint_names must name 7 joints, got {joint_names}")
         self.kind = kind
+        chunks = None
+        if mode == "trajectory":
+            # Cartesian actions are the simulated Panda's pinch-point poses: its IK turns them into joints.
+            ik = panda_ik()
+            chunks = ChunkOutput(trajectory_topic, gripper_topic, gripper_closed,
+                                 lambda position, rotation, seed: ik.solve(position, rotation, seed).q)
         self.robot = TopicRobot(self, self.cameras, 1.0 / self.policy_fps, self.policy.wants_privileged_state,
-                                joint_names)
+                                joint_names, chunks)
         clock = RosClock(self)
         self.guard: SafetyGuard | None = None
         if safety_config:
@@ -112,13 +131,14 @@ class PolicyNode(Node):
                 raise ParameterError(f"parameter safety_config limits {list(limits.joint_names)}, but joint_names "
                                      f"is {joint_names}")
             self.guard = SafetyGuard(self.robot, limits, clock, 1.0 / self.policy_fps)
+            self.robot.chunk_limit = self.guard.limit_chunk
         # A live robot's tick must never wait for a model: inference runs on a worker, a failure holds the arm
         # until the next episode, and two ticks of plan are kept in hand against latency jitter.
         # The robot's own topics are bagged by the recorder; the loop adds its inference timeline.
         self.timeline = TimelinePublisher(self)
         self.loop = ControlLoop(self.guard or self.robot, self.policy, clock=clock, executor=ThreadExecutor(clock),
                                 policy_fps=self.policy_fps, cameras=self.cameras, slack_ticks=2, on_error="hold",
-                                record_robot=False)
+                                record_robot=False, on_chunk=self.robot.apply_chunk if chunks else None)
         self.episode_index = -1
 
         self.create_subscription(EpisodeStatus, "/episode/status", self._on_status, LATCHED)

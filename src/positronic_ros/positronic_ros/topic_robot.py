@@ -5,11 +5,17 @@ simulator's cube poses) and publishes what the loop applies. It only converts: t
 schedules chunks and decides when to hold. Nothing measured before the current episode started reaches the
 policy (`episode_start_ns`), so a pre-reset frame is never observed. `hold()` and `state_time()` make it a
 `HoldableRobot` for the safety guard of a live arm.
+
+With a `ChunkOutput` (the ros2_control path) the arm is driven by whole chunks instead: `apply_chunk` sends each as
+one JointTrajectory to a joint_trajectory_controller (Cartesian targets through the IK), stamped with the time it
+was asked for so its points keep their due times, and each tick's `apply` only commands the gripper's controller.
+A live arm's safety guard limits each chunk's trajectory first (`chunk_limit`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -17,24 +23,39 @@ from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image, JointState
-from std_msgs.msg import Float32
-from trajectory_msgs.msg import JointTrajectory
+from std_msgs.msg import Float32, Float64MultiArray
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from positronic_core.robot.commands import Action
+from positronic_core.robot.joint_chunk import IKSolver, JointChunk, chunk_to_joints
 from positronic_core.stacking_task import PRIVILEGED_KEYS
 from positronic_ros import conversions
 
 PRIVILEGED_TOPICS = {key: conversions.privileged_topic(key) for key in PRIVILEGED_KEYS}
 
 
+@dataclass(frozen=True)
+class ChunkOutput:
+    """Where whole chunks go: a joint_trajectory_controller's topic and a gripper position controller's."""
+
+    trajectory_topic: str
+    gripper_topic: str
+    #: The gripper joint's position for a target grip of 1 (closed); 0 is open.
+    gripper_closed: float
+    solve_ik: IKSolver
+
+
 class TopicRobot:
     def __init__(self, node: Node, cameras: Iterable[str], tick_s: float, privileged: bool,
-                 joint_names: Iterable[str] = conversions.JOINT_NAMES) -> None:
+                 joint_names: Sequence[str] = conversions.JOINT_NAMES, chunks: ChunkOutput | None = None) -> None:
         self.node = node
-        self.joint_names = list(joint_names)
         self.cameras = list(cameras)
         self.tick_s = tick_s
         self.privileged = privileged
+        self.joint_names = list(joint_names)
+        self.chunks = chunks
+        #: The safety guard's limit on whole chunks (None: chunks are sent as the policy gave them).
+        self.chunk_limit: Callable[[JointChunk], JointChunk | None] | None = None
         self.episode_start_ns = 0
         self.latest: dict[str, tuple[int, Any]] = {}
         node.create_subscription(JointState, "/joint_states", lambda m: self._store("joints", m, m.header.stamp), 10)
@@ -49,6 +70,9 @@ class TopicRobot:
         self.pose_pub = node.create_publisher(PoseStamped, "/command/pose", 10)
         self.trajectory_pub = node.create_publisher(JointTrajectory, "/command/joint_trajectory", 10)
         self.grip_pub = node.create_publisher(Float32, "/gripper/command", 10)
+        if chunks is not None:
+            self.chunk_pub = node.create_publisher(JointTrajectory, chunks.trajectory_topic, 10)
+            self.gripper_pub = node.create_publisher(Float64MultiArray, chunks.gripper_topic, 10)
 
     def _now_ns(self) -> int:
         return self.node.get_clock().now().nanoseconds
@@ -102,9 +126,34 @@ class TopicRobot:
         q = self._measured_q()
         if q is not None:
             stamp = conversions.ns_to_stamp(self._now_ns())
-            self.trajectory_pub.publish(conversions.trajectory_msg(q, stamp, self.tick_s, self.joint_names))
+            msg = conversions.trajectory_msg(q, stamp, self.tick_s, self.joint_names)
+            (self.chunk_pub if self.chunks is not None else self.trajectory_pub).publish(msg)
+
+    def apply_chunk(self, actions: list[Action], requested_at_s: float) -> None:
+        """One trajectory for the whole chunk; an empty chunk sends an empty trajectory, on which the controller
+        stops and holds where the arm is."""
+        msg = JointTrajectory(joint_names=self.joint_names)
+        msg.header.stamp = conversions.ns_to_stamp(round(requested_at_s * 1e9))
+        q = self._measured_q()
+        if actions and q is not None:
+            try:
+                chunk = chunk_to_joints(actions, self.tick_s, q, self.chunks.solve_ik)
+            except ValueError as e:
+                self.node.get_logger().error(f"holding: chunk is no trajectory: {e}")
+            else:
+                if self.chunk_limit is not None and (chunk := self.chunk_limit(chunk)) is None:
+                    return  # the arm is held: its hold stands
+                msg.points = [JointTrajectoryPoint(positions=[float(v) for v in positions],
+                                                   time_from_start=conversions.seconds_to_duration(t))
+                              for t, positions in zip(chunk.times_s, chunk.positions, strict=True)]
+        self.chunk_pub.publish(msg)
 
     def apply(self, action: Action) -> None:
+        if self.chunks is not None:  # the arm runs the chunk's trajectory: only the grip is per tick
+            grip = float(action.target_grip)
+            self.gripper_pub.publish(Float64MultiArray(data=[grip * self.chunks.gripper_closed]))
+            self.grip_pub.publish(Float32(data=grip))
+            return
         stamp = conversions.ns_to_stamp(self._now_ns())
         q = self._measured_q()
         msg = conversions.command_to_msg(action.command, q, stamp, self.tick_s, self.joint_names)

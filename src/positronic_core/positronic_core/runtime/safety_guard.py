@@ -94,12 +94,16 @@ class SafetyGuard:
 
     def limit_chunk(self, chunk: JointChunk) -> JointChunk | None:
         """A whole chunk's trajectory (for a controller that executes chunks) limited point by point from the
-        measured joints; None while the arm is held (the caller sends nothing, the hold stands)."""
+        measured joints; None while the arm is held (the caller sends nothing, the hold stands).
+
+        The first waypoint is given one control tick more than its time to be reached from the measured joints, as
+        the per-tick path gives each target a tick: a chunk's first action is due when it was asked for, which has
+        passed by the time it arrives."""
         if self.holds:
             return None
         state = self.robot.robot_state()
         measured = None if state is None else np.asarray(state["robot_state.q"], dtype=np.float64)
-        positions, notes = self.limits.limit_trajectory(chunk.positions, chunk.times_s, measured)
+        positions, notes = self.limits.limit_trajectory(chunk.positions, chunk.times_s + self.tick_s, measured)
         if notes:
             self.limited_count += 1
             log.warning("safety: %s", "; ".join(notes))

@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
                         help=f"where to write the MJCF (default {default_path()})")
     args = parser.parse_args(argv)
     try:
-        print(write_mjcf(args.output or default_path()))
+        print(write_mjcf(args.output or default_path()), end="")
     except (OSError, ValueError) as e:
         print(f"sim_mjcf: error: {e}", file=sys.stderr)
         raise SystemExit(1) from None

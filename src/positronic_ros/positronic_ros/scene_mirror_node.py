@@ -1,0 +1,189 @@
+"""`scene_mirror_node`: on the ros2_control path, what `sim_node` publishes besides physics.
+
+mujoco_ros2_control simulates the scene and publishes `/clock`, `/joint_states` (through joint_state_broadcaster),
+every MuJoCo joint on `/mujoco_actuators_states` and the cubes on `/sim/free_joint_states`. This node poses the same
+MJCF from those (`SceneMirror`) and publishes `/ee_pose`, `/gripper/state`, `/camera/<name>/image_raw` +
+`camera_info`, the stacking observers, the cubes' poses and `/sim/meta`, as `sim_node` does. `/sim/reset`
+(positronic_interfaces/ResetEpisode) homes the arm's controllers and resets the simulated world to the `home`
+keyframe with the cubes placed from the seed, through mujoco_ros2_control's `reset_world`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from builtin_interfaces.msg import Duration
+from geometry_msgs.msg import PoseStamped
+from mujoco_ros2_control_msgs.msg import FreeJointState, FreeJointStateArray
+from mujoco_ros2_control_msgs.srv import ResetWorld
+from nav_msgs.msg import Path as PathMsg
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo, Image, JointState
+from std_msgs.msg import Float32, Float64MultiArray, String
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+from positronic_core.runtime.run_statics import simulation_statics
+from positronic_core.sim import control_scene, scene
+from positronic_core.sim.franka import HOME_Q
+from positronic_core.sim.placement import place_cubes
+from positronic_core.sim.scene_mirror import SceneMirror
+from positronic_core.stacking_task import PRIVILEGED_KEYS
+from positronic_interfaces.srv import ResetEpisode
+from positronic_ros import conversions
+from positronic_ros.node_main import ParameterError, declare, spin
+from positronic_ros.sim_node import camera_info
+
+LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+#: Placed a hair above the table, as `StackCubesSim.reset` does; they drop onto it.
+_DROP_GAP = 1e-4
+#: How quickly the arm controller is sent home just before the world reset puts the arm there.
+_HOME_IN_S = 0.05
+
+
+class SceneMirrorNode(Node):
+    def __init__(self) -> None:
+        super().__init__("scene_mirror_node")
+
+        def param(name: str, default: object, description: str) -> object:
+            return declare(self, name, default, description)
+
+        model_file = str(param("model_file", "", "The MJCF mujoco_ros2_control simulates (sim_mjcf prints it)"))
+        self.camera_fps = float(param("camera_fps", 15.0, "Camera frames per simulated second"))
+        cameras = list(param("cameras", ["image.wrist", "image.exterior"], "Cameras to render and publish"))
+        width = int(param("camera_width", 320, "Camera image width in pixels"))
+        height = int(param("camera_height", 240, "Camera image height in pixels"))
+        quality = str(param("render_quality", "fast", "fast (no shadows or multisampling) or default"))
+        self.seed = int(param("seed", 0, "Seed of the first scene"))
+        reset_world = str(param("reset_world_service", "/mujoco_ros2_control_node/reset_world",
+                                "mujoco_ros2_control's world reset service"))
+        arm_topic = str(param("arm_trajectory_topic", "/arm_controller/joint_trajectory",
+                              "The arm's joint_trajectory_controller, homed before a reset"))
+        gripper_topic = str(param("gripper_command_topic", "/gripper_controller/commands",
+                                  "The gripper's position controller, opened before a reset"))
+        if not Path(model_file).is_file():
+            raise ParameterError(f"parameter model_file must name the simulated MJCF, got {model_file!r}")
+        if not self.camera_fps > 0:
+            raise ParameterError(f"parameter camera_fps must be positive, got {self.camera_fps}")
+        try:
+            self.mirror = SceneMirror(Path(model_file), camera_size=(width, height), cameras=cameras,
+                                      render_quality=quality)
+        except ValueError as e:
+            raise ParameterError(f"cannot mirror the scene (cameras, camera_width/height, render_quality): {e}") \
+                from None
+        self.cameras = cameras
+        self.size = (width, height)
+        self.fovy = {c: float(self.mirror.model.cam_fovy[self.mirror.model.camera(scene.CAMERAS[c][0]).id])
+                     for c in cameras}
+        self._stamp = None
+        # The episode's red cube start is taken from the first cube poses measured after a reset.
+        self._episode_from_ns: int | None = 0
+
+        self.ee_pub = self.create_publisher(PoseStamped, "/ee_pose", 10)
+        self.path_pub = self.create_publisher(PathMsg, "/ee_path", 10)
+        self.ee_path = PathMsg()
+        self.ee_path.header.frame_id = conversions.WORLD_FRAME
+        self.grip_pub = self.create_publisher(Float32, "/gripper/state", 10)
+        self.observer_pubs = {name: self.create_publisher(Float32, f"/sim/{name}", 10)
+                              for name in ("box_distance", "stacking_success")}
+        self.box_pubs = {key: self.create_publisher(PoseStamped, conversions.privileged_topic(key), 10)
+                         for key in PRIVILEGED_KEYS}
+        self.image_pubs = {c: self.create_publisher(Image, conversions.camera_topic(c), qos_profile_sensor_data)
+                           for c in cameras}
+        self.info_pubs = {c: self.create_publisher(CameraInfo, conversions.camera_info_topic(c),
+                                                   qos_profile_sensor_data) for c in cameras}
+        self.arm_pub = self.create_publisher(JointTrajectory, arm_topic, 10)
+        self.gripper_pub = self.create_publisher(Float64MultiArray, gripper_topic, 10)
+        self.meta_pub = self.create_publisher(String, "/sim/meta", LATCHED)
+        self.meta_pub.publish(String(data=json.dumps(simulation_statics(quality, (width, height)))))
+        self.create_subscription(JointState, "/mujoco_actuators_states", self._on_joints, 10)
+        self.create_subscription(FreeJointStateArray, "/sim/free_joint_states", self._on_cubes, 10)
+        # One thread (the renderer's GL context is bound to it). The reset awaits mujoco_ros2_control's service as
+        # a coroutine; a callback group of its own each keeps the pending reset from blocking the answer it awaits
+        # and the subscriptions.
+        self.reset_client = self.create_client(ResetWorld, reset_world,
+                                               callback_group=MutuallyExclusiveCallbackGroup())
+        self.create_service(ResetEpisode, "/sim/reset", self._on_reset,
+                            callback_group=MutuallyExclusiveCallbackGroup())
+        self.create_timer(1.0 / self.camera_fps, self._render)
+        self.get_logger().info(f"mirroring {model_file}, cameras {cameras} at {self.camera_fps} Hz")
+
+    def _on_joints(self, msg: JointState) -> None:
+        self.mirror.set_joints(msg.name, msg.position)
+
+    def _on_cubes(self, msg: FreeJointStateArray) -> None:
+        for cube in msg.free_joints:
+            pose, velocity = cube.pose.pose, cube.twist.twist.linear
+            pose7 = [pose.position.x, pose.position.y, pose.position.z, pose.orientation.w, pose.orientation.x,
+                     pose.orientation.y, pose.orientation.z]
+            self.mirror.set_body(cube.name, np.array(pose7), np.array([velocity.x, velocity.y, velocity.z]))
+        self.mirror.update()
+        starts = self._episode_from_ns
+        if starts is not None and conversions.stamp_to_ns(msg.header.stamp) >= starts:
+            self._episode_from_ns = None
+            self.mirror.start_episode()
+        self._stamp = msg.header.stamp
+        ee = conversions.pose7_to_msg(self.mirror.ee_pose, self._stamp)
+        self.ee_pub.publish(ee)
+        self.grip_pub.publish(Float32(data=self.mirror.grip))
+        for name, value in self.mirror.observers().items():
+            self.observer_pubs[name].publish(Float32(data=float(value)))
+        for key, pose in self.mirror.privileged_state().items():
+            self.box_pubs[key].publish(conversions.pose7_to_msg(pose, self._stamp))
+
+    def _render(self) -> None:
+        if self._stamp is None:
+            return
+        stamp = self._stamp
+        self.ee_path.header.stamp = stamp
+        self.ee_path.poses.append(conversions.pose7_to_msg(self.mirror.ee_pose, stamp))
+        self.path_pub.publish(self.ee_path)
+        for name, frame in self.mirror.render(self.cameras).items():
+            image = conversions.array_to_image(frame, stamp, f"camera_{name.removeprefix('image.')}")
+            self.image_pubs[name].publish(image)
+            self.info_pubs[name].publish(camera_info(self.size[0], self.size[1], self.fovy[name], stamp,
+                                                     image.header.frame_id))
+
+    async def _on_reset(self, request: ResetEpisode.Request,
+                        response: ResetEpisode.Response) -> ResetEpisode.Response:
+        seed = int(request.seed) if request.seed >= 0 else self.seed + 1
+        # Home the controllers first: the world reset moves the joints, and an active controller would pull them
+        # back to its last command.
+        home = JointTrajectory(joint_names=list(control_scene.JOINTS))
+        home.points = [JointTrajectoryPoint(positions=[float(q) for q in HOME_Q],
+                                            time_from_start=Duration(nanosec=int(_HOME_IN_S * 1e9)))]
+        self.arm_pub.publish(home)
+        self.gripper_pub.publish(Float64MultiArray(data=[0.0]))
+        world = ResetWorld.Request(keyframe=control_scene.HOME_KEY)
+        for body, placement in zip((scene.RED_BOX, scene.GREEN_BOX), place_cubes(np.random.default_rng(seed)),
+                                   strict=True):
+            cube = FreeJointState(name=body)
+            cube.pose.pose.position.x, cube.pose.pose.position.y = placement.x, placement.y
+            cube.pose.pose.position.z = scene.TABLE_TOP_Z + scene.BOX_HALF_EXTENTS[2] + _DROP_GAP
+            w, x, y, z = placement.quat_wxyz()
+            cube.pose.pose.orientation.w, cube.pose.pose.orientation.x = float(w), float(x)
+            cube.pose.pose.orientation.y, cube.pose.pose.orientation.z = float(y), float(z)
+            world.state_overrides.free_joints.append(cube)
+        if not self.reset_client.service_is_ready():
+            response.success, response.message = False, f"{self.reset_client.srv_name} is not available"
+            return response
+        result = await self.reset_client.call_async(world)
+        if not result.success:
+            response.success, response.message = False, f"world reset failed: {result.message}"
+            return response
+        self.seed = seed
+        self.ee_path.poses = []
+        self._episode_from_ns = self.get_clock().now().nanoseconds
+        response.success, response.message = True, f"scene reset with seed {seed}"
+        return response
+
+    def destroy_node(self) -> None:
+        self.mirror.close()
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> None:
+    spin(SceneMirrorNode, args)
