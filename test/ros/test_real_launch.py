@@ -166,7 +166,9 @@ def test_fake_hardware_episode_moves_the_arm_holds_on_request_and_records_a_data
         operator.spin_until(lambda: operator.joint1() > start_q1 + 0.1, 60, "the policy moving fr3_joint1")
 
         assert operator.call("/policy/hold", Trigger).success
-        operator.spin_for(0.3)  # the hold trajectory takes one tick to reach
+        # The hold is sent at once (test_safety_services times it); the controller then takes its tick to reach the
+        # measured joints, plus a joint-state period, plus the lag of a loaded machine.
+        operator.spin_for(0.6)
         held_at = operator.joint1()
         operator.spin_for(1.0)
         assert abs(operator.joint1() - held_at) < 1e-3, "the arm moved while held"
@@ -175,6 +177,11 @@ def test_fake_hardware_episode_moves_the_arm_holds_on_request_and_records_a_data
 
         stopped = operator.call("/episode/stop", StopEpisode, save=True, outcome="success")
         assert stopped.success, stopped.message
+        # The end of an episode holds the arm at once: the rest of the last chunk's trajectory is not played.
+        operator.spin_for(0.6)
+        stopped_at = operator.joint1()
+        operator.spin_for(1.0)
+        assert abs(operator.joint1() - stopped_at) < 1e-3, "the arm moved on after the episode stopped"
         dataset = out / "dataset"
         operator.spin_until(lambda: dataset.is_dir() and len(list(Dataset(dataset))) == 1, 120,
                             "the converted episode")

@@ -130,22 +130,28 @@ class TopicRobot:
             (self.chunk_pub if self.chunks is not None else self.trajectory_pub).publish(msg)
 
     def apply_chunk(self, actions: list[Action], requested_at_s: float) -> None:
-        """One trajectory for the whole chunk; an empty chunk sends an empty trajectory, on which the controller
-        stops and holds where the arm is."""
+        """One trajectory for the whole chunk; an empty chunk holds the arm where it is (`hold`): the
+        joint_trajectory_controller rejects an empty trajectory ("Empty trajectory received.") and would play the
+        rest of the last chunk."""
+        if not actions:
+            self.hold()
+            return
+        q = self._measured_q()
+        if q is None:
+            return  # no joint state yet: nothing was sent, so there is nothing to hold
+        try:
+            chunk = chunk_to_joints(actions, self.tick_s, q, self.chunks.solve_ik)
+        except ValueError as e:
+            self.node.get_logger().error(f"holding: chunk is no trajectory: {e}")
+            self.hold()
+            return
+        if self.chunk_limit is not None and (chunk := self.chunk_limit(chunk)) is None:
+            return  # the arm is held: its hold stands
         msg = JointTrajectory(joint_names=self.joint_names)
         msg.header.stamp = conversions.ns_to_stamp(round(requested_at_s * 1e9))
-        q = self._measured_q()
-        if actions and q is not None:
-            try:
-                chunk = chunk_to_joints(actions, self.tick_s, q, self.chunks.solve_ik)
-            except ValueError as e:
-                self.node.get_logger().error(f"holding: chunk is no trajectory: {e}")
-            else:
-                if self.chunk_limit is not None and (chunk := self.chunk_limit(chunk)) is None:
-                    return  # the arm is held: its hold stands
-                msg.points = [JointTrajectoryPoint(positions=[float(v) for v in positions],
-                                                   time_from_start=conversions.seconds_to_duration(t))
-                              for t, positions in zip(chunk.times_s, chunk.positions, strict=True)]
+        msg.points = [JointTrajectoryPoint(positions=[float(v) for v in positions],
+                                           time_from_start=conversions.seconds_to_duration(t))
+                      for t, positions in zip(chunk.times_s, chunk.positions, strict=True)]
         self.chunk_pub.publish(msg)
 
     def apply(self, action: Action) -> None:
