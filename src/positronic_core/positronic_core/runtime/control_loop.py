@@ -90,7 +90,8 @@ class ControlLoop:
 
         `on_chunk(actions, requested_at)`: for a robot that executes whole chunks (a trajectory controller), called
         with each chunk as it arrives, timed from when it was asked for, and with an empty chunk when the plan is
-        dropped (the episode stops or a call fails) so the arm holds. The ticks still `apply` each due action."""
+        dropped (the episode stops or a call fails): the robot then holds the arm. The ticks still `apply` each due
+        action."""
         if policy_fps <= 0:
             raise ValueError(f"policy_fps must be positive, got {policy_fps}")
         self.robot = robot
