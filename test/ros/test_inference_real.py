@@ -72,7 +72,7 @@ def test_the_seeds_command_drives_the_fake_arm_and_records_a_dataset(tmp_path):
     out = tmp_path / "dataset"
     command = [sys.executable, "-m", "positronic_core.cli.inference", "real", "--policy=.remote",
                "--policy.host=127.0.0.1", f"--policy.port={port}", f"--output_dir={out}", "--use_fake_hardware=True",
-               f"--cameras=wrist={CAMERA_TOPIC}", "--driver=.timed", "--driver.simulation_time=4",
+               f"--cameras=wrist={CAMERA_TOPIC}", "--driver=.timed", "--driver.simulation_time=6",
                "--driver.num_iterations=1", "--driver.task=sweep"]
     run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                            start_new_session=True)
@@ -99,7 +99,7 @@ def test_the_seeds_command_drives_the_fake_arm_and_records_a_dataset(tmp_path):
     assert q[:, 0].max() - q[:, 0].min() > 0.1
     for name in ("image.wrist", "robot_commands.joints", "grip", "robot_state.ee_pose"):
         assert name in episode.signal_names, name
-    print(f"positronic-inference real, one 4 s episode on fake hardware: {elapsed:.1f} s wall")
+    print(f"positronic-inference real, one 6 s episode on fake hardware: {elapsed:.1f} s wall")
     left = ros_session.wait_domain_empty(domain, timeout=15, ignore=already)
     for pid in left:
         os.kill(pid, signal.SIGKILL)
