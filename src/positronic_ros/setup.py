@@ -25,6 +25,8 @@ setup(
             f"recorder_node = {PACKAGE}.recorder_node:main",
             f"bag2dataset = {PACKAGE}.bag2dataset:main",
             f"sim_urdf = {PACKAGE}.sim_urdf:main",
+            f"gripper_node = {PACKAGE}.gripper_node:main",
+            f"ee_pose_node = {PACKAGE}.ee_pose_node:main",
             f"sim_mjcf = {PACKAGE}.sim_mjcf:main",
             f"scene_mirror_node = {PACKAGE}.scene_mirror_node:main",
         ],

@@ -90,10 +90,11 @@ def seconds_to_duration(seconds: float) -> Duration:
     return Duration(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
 
 
-def trajectory_msg(positions: Sequence[float], stamp: Time, time_from_start_s: float) -> JointTrajectory:
+def trajectory_msg(positions: Sequence[float], stamp: Time, time_from_start_s: float,
+                   names: Sequence[str] = JOINT_NAMES) -> JointTrajectory:
     msg = JointTrajectory()
     msg.header.stamp = stamp
-    msg.joint_names = list(JOINT_NAMES)
+    msg.joint_names = list(names)
     point = JointTrajectoryPoint()
     point.positions = [float(v) for v in positions]
     point.time_from_start = seconds_to_duration(time_from_start_s)
@@ -116,8 +117,8 @@ def pose_msg_to_command(msg: PoseStamped) -> CartesianPosition:
     return CartesianPosition(pose7_to_pose12(msg_to_pose7(msg)))
 
 
-def command_to_msg(command: RobotCommand, current_q: np.ndarray | None, stamp: Time,
-                   tick_s: float) -> PoseStamped | JointTrajectory | None:
+def command_to_msg(command: RobotCommand, current_q: np.ndarray | None, stamp: Time, tick_s: float,
+                   names: Sequence[str] = JOINT_NAMES) -> PoseStamped | JointTrajectory | None:
     """The message that executes `command`: a pose target, or a one-point trajectory reached in one tick.
 
     A joint delta is turned into an absolute target from the measured joints (None while none were measured);
@@ -126,11 +127,11 @@ def command_to_msg(command: RobotCommand, current_q: np.ndarray | None, stamp: T
     if isinstance(command, CartesianPosition):
         return pose7_to_msg(pose12_to_pose7(command.pose), stamp)
     if isinstance(command, JointPosition):
-        return trajectory_msg(command.positions, stamp, tick_s)
+        return trajectory_msg(command.positions, stamp, tick_s, names)
     if isinstance(command, JointDelta):
         if current_q is None:
             return None
-        return trajectory_msg(np.asarray(current_q) + command.velocities, stamp, tick_s)
+        return trajectory_msg(np.asarray(current_q) + command.velocities, stamp, tick_s, names)
     return None
 
 

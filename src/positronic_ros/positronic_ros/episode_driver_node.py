@@ -47,6 +47,8 @@ class EpisodeDriverNode(Node):
         self.reset_service = str(param("reset_service", "/sim/reset", "Scene reset service; empty on a real robot"))
         self.dataset_dir = str(param("dataset_dir", "", "Dataset the recorder converts episodes into (for scoring)"))
         self.start_delay = float(param("start_delay", 2.0, "Timed mode: seconds to wait for the other nodes"))
+        self.exit_when_done = bool(param("exit_when_done", False, "Timed mode: exit once the last episode ended "
+                                                                  "(a launch file then shuts the others down)"))
 
         if self.mode not in ("timed", "manual"):
             raise ParameterError(f"parameter mode must be timed or manual, got {self.mode!r}")
@@ -164,6 +166,9 @@ class EpisodeDriverNode(Node):
             self.stop(save=True)
             if self.lifecycle.finished:
                 self.get_logger().info(f"timed mode: {plural(self.lifecycle.completed, 'episode')} done")
+                if self.exit_when_done:
+                    # A moment for the final status to reach the recorder before this node leaves the graph.
+                    self.create_timer(2.0, self.context.try_shutdown, callback_group=self.timed_group)
         elif step == "start" and self._now() >= self.start_delay:
             ok, message = self.start("", "", -1)
             if not ok:

@@ -8,6 +8,12 @@ grip; or, with `command_mode:=trajectory` (the ros2_control path), one JointTraj
 joint_trajectory_controller and the grip to a gripper position controller. A session opens when
 `/episode/status` turns RUNNING and closes when it turns IDLE; if the server is lost the arm holds from the next
 tick, and the next episode reconnects.
+
+With `safety_config` set (a live arm: real.launch.py sets `config/fr3_safety.yaml`) every command passes the core's
+safety guard first: limited to the config's joint and workspace limits, and replaced by an active hold in the tick
+a lost server, stale joint states or a dry plan is noticed. `/policy/hold` and `/policy/resume` (std_srvs/Trigger)
+freeze and release the arm for the operator; holds and limited commands go on `/policy/timeline`, so the episode's
+recording shows them (`safety.hold`, `safety.limited`); whole chunks are limited point by point.
 """
 
 from __future__ import annotations
@@ -19,11 +25,14 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
 from std_msgs.msg import String
+from std_srvs.srv import Trigger
 
 from positronic_core.cfg.policy import build_policy
+from positronic_core.robot.safety import SafetyConfigError, load_limits
 from positronic_core.runtime.control_loop import ControlLoop
 from positronic_core.runtime.inference_executor import ThreadExecutor
 from positronic_core.runtime.run_statics import policy_statics
+from positronic_core.runtime.safety_guard import SafetyGuard
 from positronic_core.sim.ik import panda_ik
 from positronic_interfaces.msg import EpisodeStatus, InferenceStats
 from positronic_interfaces.srv import ListModels
@@ -97,6 +106,8 @@ class PolicyNode(Node):
             raise ParameterError(f"parameter command_mode must be topics or trajectory, got {mode!r}")
         if len(joint_names) != 7:
             raise ParameterError(f"parameter joint_names must name the arm's 7 joints, got {joint_names}")
+        safety_config = str(param("safety_config", "", "Safety limits file (config/fr3_safety.yaml on a live arm); "
+                                  "empty = commands are not limited (the simulator)"))
         if kind not in ("scripted", "remote", "act"):
             raise ParameterError(f"parameter policy must be scripted, remote or act, got {kind!r}")
         if not self.policy_fps > 0:
@@ -116,11 +127,22 @@ class PolicyNode(Node):
         self.robot = TopicRobot(self, self.cameras, 1.0 / self.policy_fps, self.policy.wants_privileged_state,
                                 joint_names, chunks)
         clock = RosClock(self)
+        self.guard: SafetyGuard | None = None
+        if safety_config:
+            try:
+                limits = load_limits(safety_config)
+            except SafetyConfigError as e:
+                raise ParameterError(f"parameter safety_config: {e}") from None
+            if list(limits.joint_names) != joint_names:
+                raise ParameterError(f"parameter safety_config limits {list(limits.joint_names)}, but joint_names "
+                                     f"is {joint_names}")
+            self.guard = SafetyGuard(self.robot, limits, clock, 1.0 / self.policy_fps)
+            self.robot.chunk_limit = self.guard.limit_chunk
         # A live robot's tick must never wait for a model: inference runs on a worker, a failure holds the arm
         # until the next episode, and two ticks of plan are kept in hand against latency jitter.
         # The robot's own topics are bagged by the recorder; the loop adds its inference timeline.
         self.timeline = TimelinePublisher(self)
-        self.loop = ControlLoop(self.robot, self.policy, clock=clock, executor=ThreadExecutor(clock),
+        self.loop = ControlLoop(self.guard or self.robot, self.policy, clock=clock, executor=ThreadExecutor(clock),
                                 policy_fps=self.policy_fps, cameras=self.cameras, slack_ticks=2, on_error="hold",
                                 record_robot=False, on_chunk=self.robot.apply_chunk if chunks else None)
         self.episode_index = -1
@@ -130,23 +152,34 @@ class PolicyNode(Node):
         self.meta_pub = self.create_publisher(String, "/policy/meta", LATCHED)
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_service(ListModels, "/policy/list_models", self._on_list_models)
+        if self.guard is not None:
+            self.create_service(Trigger, "/policy/hold", self._on_hold)
+            self.create_service(Trigger, "/policy/resume", self._on_resume)
         self.create_timer(1.0 / self.policy_fps, self._tick)
         self.create_timer(1.0, self._diagnostics)
         self._published_meta = False
-        self.get_logger().info(f"policy {kind} at {self.policy_fps} Hz observing {self.cameras}")
+        guarded = f", commands limited by {safety_config}" if self.guard is not None else ""
+        self.get_logger().info(f"policy {kind} at {self.policy_fps} Hz observing {self.cameras}{guarded}")
 
     def _on_status(self, msg: EpisodeStatus) -> None:
         if msg.state == EpisodeStatus.RUNNING and msg.episode_index != self.episode_index:
             self.episode_index = msg.episode_index
             self.robot.episode_start_ns = conversions.stamp_to_ns(msg.header.stamp)
+            if self.guard is not None:
+                self.guard.start_episode(self.timeline)
             self.loop.start_episode(msg.task, sink=self.timeline)
             self._published_meta = False
         elif msg.state == EpisodeStatus.IDLE and self.loop.running:
             self.loop.stop_episode()
+            if self.guard is not None:
+                self.guard.stop_episode()
 
     def _tick(self) -> None:
         if self.loop.running:
+            errors = self.loop.stats.errors
             self.loop.tick()
+            if self.guard is not None:
+                self.guard.check(self.loop.stats.session_open, failed=self.loop.stats.errors > errors)
         stats = self.loop.stats
         if stats.session_open and not self._published_meta:
             statics = policy_statics(self.policy.meta, self.policy_fps)
@@ -187,6 +220,23 @@ class PolicyNode(Node):
         array.header.stamp = self.get_clock().now().to_msg()
         array.status = [status]
         self.diag_pub.publish(array)
+
+    def _on_hold(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        self.guard.hold("operator", "requested on /policy/hold")
+        self.get_logger().warning("operator hold: the arm is frozen until /policy/resume")
+        response.success, response.message = True, "holding the arm"
+        return response
+
+    def _on_resume(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        if "operator" not in self.guard.holds:
+            response.success, response.message = False, "no operator hold to release"
+            return response
+        self.guard.release("operator")
+        self.get_logger().warning("operator hold released")
+        others = ", ".join(self.guard.holds)
+        response.success = True
+        response.message = f"released; still holding for {others}" if others else "released"
+        return response
 
     def _on_list_models(self, request: ListModels.Request, response: ListModels.Response) -> ListModels.Response:
         client = getattr(self.policy, "client", None)

@@ -88,9 +88,12 @@ class RecorderNode(Node):
     def _subscribe_missing(self) -> None:
         types = dict(self.get_topic_names_and_types())
         for topic in self.topics:
-            if topic in self._topic_subscriptions or topic not in types:
+            # A remapped topic (a camera driver's own topic, a controller's command topic) is found in the graph
+            # under its remapped name, and recorded under ours.
+            graph_name = self.resolve_topic_name(topic)
+            if topic in self._topic_subscriptions or graph_name not in types:
                 continue
-            type_name = types[topic][0]
+            type_name = types[graph_name][0]
             qos = qos_profile_sensor_data if "/camera/" in topic else 100
             self._topic_subscriptions[topic] = self.create_subscription(
                 message_class(type_name), topic, lambda data, t=topic, n=type_name: self._on_message(t, n, data),

@@ -3,17 +3,19 @@
 Holds the latest `/joint_states`, `/ee_pose`, `/gripper/state`, camera images (and, for policies that ask, the
 simulator's cube poses) and publishes what the loop applies. It only converts: the loop assembles observations,
 schedules chunks and decides when to hold. Nothing measured before the current episode started reaches the
-policy (`episode_start_ns`), so a pre-reset frame is never observed.
+policy (`episode_start_ns`), so a pre-reset frame is never observed. `hold()` and `state_time()` make it a
+`HoldableRobot` for the safety guard of a live arm.
 
 With a `ChunkOutput` (the ros2_control path) the arm is driven by whole chunks instead: `apply_chunk` sends each as
 one JointTrajectory to a joint_trajectory_controller (Cartesian targets through the IK), stamped with the time it
 was asked for so its points keep their due times (a new one replaces the rest of the previous one), and each
-tick's `apply` only commands the gripper's controller.
+tick's `apply` only commands the gripper's controller. A live arm's safety guard limits each chunk's trajectory
+first (`chunk_limit`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +28,7 @@ from std_msgs.msg import Float32, Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from positronic_core.robot.commands import Action
-from positronic_core.robot.joint_chunk import IKSolver, chunk_to_joints
+from positronic_core.robot.joint_chunk import IKSolver, JointChunk, chunk_to_joints
 from positronic_core.stacking_task import PRIVILEGED_KEYS
 from positronic_ros import conversions
 
@@ -53,6 +55,8 @@ class TopicRobot:
         self.privileged = privileged
         self.joint_names = list(joint_names)
         self.chunks = chunks
+        #: The safety guard's limit on whole chunks (None: chunks are sent as the policy gave them).
+        self.chunk_limit: Callable[[JointChunk], JointChunk | None] | None = None
         self.episode_start_ns = 0
         self.latest: dict[str, tuple[int, Any]] = {}
         node.create_subscription(JointState, "/joint_states", lambda m: self._store("joints", m, m.header.stamp), 10)
@@ -110,31 +114,43 @@ class TopicRobot:
             return None
         return {key: conversions.msg_to_pose7(msg) for key, msg in poses.items()}
 
-    def _measured_q(self) -> Any:
+    def _measured_q(self) -> np.ndarray | None:
         joints = self.latest.get("joints")
         return conversions.joint_state_arrays(joints[1], self.joint_names)[0] if joints is not None else None
 
+    def state_time(self) -> float | None:
+        joints = self.latest.get("joints")
+        return None if joints is None else joints[0] / 1e9
+
+    def hold(self) -> None:
+        """A one-point trajectory to the measured joints, reached in a tick: it replaces whatever the controller is
+        executing. Its zero stamp starts it on arrival, on the controller's own clock."""
+        q = self._measured_q()
+        if q is not None:
+            msg = conversions.trajectory_msg(q, conversions.ns_to_stamp(0), self.tick_s, self.joint_names)
+            (self.chunk_pub if self.chunks is not None else self.trajectory_pub).publish(msg)
+
     def apply_chunk(self, actions: list[Action], requested_at_s: float) -> None:
         """One trajectory for the whole chunk, timed from its request. An empty chunk (or one that is no trajectory)
-        holds the arm: a one-point trajectory to the measured joints, from now (the controller refuses an empty
-        trajectory and would finish the previous one)."""
+        holds the arm (`hold`): the controller refuses an empty trajectory and would finish the previous one."""
         q = self._measured_q()
         if q is None:
-            return
-        msg = JointTrajectory(joint_names=self.joint_names)
+            return  # no joint state yet: nothing was sent, so there is nothing to hold
         try:
             chunk = chunk_to_joints(actions, self.tick_s, q, self.chunks.solve_ik) if actions else None
         except ValueError as e:
             self.node.get_logger().error(f"holding: chunk is no trajectory: {e}")
             chunk = None
-        if chunk is None:  # a zero stamp starts it on arrival
-            times, positions = [self.tick_s], [q]
-        else:
-            msg.header.stamp = conversions.ns_to_stamp(round(requested_at_s * 1e9))
-            times, positions = chunk.times_s, chunk.positions
-        msg.points = [JointTrajectoryPoint(positions=[float(v) for v in point],
+        if chunk is None:
+            self.hold()
+            return
+        if self.chunk_limit is not None and (chunk := self.chunk_limit(chunk)) is None:
+            return  # the arm is held: its hold stands
+        msg = JointTrajectory(joint_names=self.joint_names)
+        msg.header.stamp = conversions.ns_to_stamp(round(requested_at_s * 1e9))
+        msg.points = [JointTrajectoryPoint(positions=[float(v) for v in positions],
                                            time_from_start=conversions.seconds_to_duration(t))
-                      for t, point in zip(times, positions, strict=True)]
+                      for t, positions in zip(chunk.times_s, chunk.positions, strict=True)]
         self.chunk_pub.publish(msg)
 
     def apply(self, action: Action) -> None:
@@ -145,7 +161,7 @@ class TopicRobot:
             return
         stamp = conversions.ns_to_stamp(self._now_ns())
         q = self._measured_q()
-        msg = conversions.command_to_msg(action.command, q, stamp, self.tick_s)
+        msg = conversions.command_to_msg(action.command, q, stamp, self.tick_s, self.joint_names)
         if isinstance(msg, PoseStamped):
             self.pose_pub.publish(msg)
         elif isinstance(msg, JointTrajectory):

@@ -270,7 +270,7 @@ def _check_counts(source: OpenBag, report: ConversionReport) -> None:
 
 def _require_samples(bag: Path, report: ConversionReport, rules: dict[str, topics.TopicRule]) -> None:
     if not report.signal("robot_state.q").samples:
-        joints = ", ".join(topics.ARM_JOINTS)
+        joints = " or ".join(", ".join(joints) for joints in topics.ARM_JOINT_SETS)
         raise BagError(bag, f"refused: {topics.JOINT_STATES_TOPIC} has no message naming {joints}")
     cameras = [rule.signals[0] for rule in rules.values() if rule.msgtype == topics.IMAGE]
     if not any(report.signals.get(camera) and report.signals[camera].samples for camera in cameras):

@@ -14,11 +14,13 @@
 | `/episode/metadata`                | std_msgs/msg/String (a JSON object) | statics (see `episode_metadata`)     |
 | `/policy/timeline`                 | std_msgs/msg/String (a JSON object) | inference.latency_ms, .chunk_size,   |
 |                                    |                                     | .chunk, .idle (`dataset.sample_text`)|
+|                                    |                                     | safety.hold, safety.limited          |
 
 This is the ROS boundary of the recording path, so the conversions happen here and nowhere else:
 
-- Joint vectors are reordered to panda_joint1..7 whatever order the message lists its joints in; finger joints are
-  ignored, and a message naming no arm joint at all (a gripper's own joint_states) records nothing.
+- Joint vectors are reordered to panda_joint1..7 (or the FR3's fr3_joint1..7) whatever order the message lists its
+  joints in; finger joints are ignored, and a message naming no arm joint at all (a gripper's own joint_states)
+  records nothing.
 - Poses become (x, y, z, qw, qx, qy, qz): ROS orders quaternions x, y, z, w, Positronic w, x, y, z.
 - Images become uint8 (H, W, 3) RGB: bgr8 is channel-reversed, rgba8/bgra8 lose alpha, mono8 is repeated.
 - A sample's time is the message's header stamp when it has a non-zero one, else the time the bag received it;
@@ -42,6 +44,9 @@ from positronic_core.dataset.sample_text import sample_from_json
 from positronic_core.geometry import quat_xyzw_to_wxyz
 
 ARM_JOINTS = tuple(f"panda_joint{i}" for i in range(1, 8))
+#: franka_description's FR3 (the real arm, and its ros2_control fake hardware) names the same seven joints so.
+FR3_JOINTS = tuple(f"fr3_joint{i}" for i in range(1, 8))
+ARM_JOINT_SETS = (ARM_JOINTS, FR3_JOINTS)
 
 JOINT_STATE = "sensor_msgs/msg/JointState"
 IMAGE = "sensor_msgs/msg/Image"
@@ -53,8 +58,10 @@ JOINT_TRAJECTORY = "trajectory_msgs/msg/JointTrajectory"
 JOINT_STATES_TOPIC = "/joint_states"
 METADATA_TOPIC = "/episode/metadata"
 TIMELINE_TOPIC = "/policy/timeline"
-#: The control loop's inference timeline, as the in-process recording names it (`runtime.control_loop`).
-TIMELINE_SIGNALS = ("inference.latency_ms", "inference.chunk_size", "inference.chunk", "inference.idle")
+#: The control loop's inference timeline, as the in-process recording names it (`runtime.control_loop`), and the
+#: safety guard's holds and limited commands (`runtime.safety_guard`).
+TIMELINE_SIGNALS = ("inference.latency_ms", "inference.chunk_size", "inference.chunk", "inference.idle",
+                    "safety.hold", "safety.limited")
 _CAMERA_TOPIC = re.compile(r"^/camera/(?P<name>[A-Za-z0-9_]+(?:/[A-Za-z0-9_]+)*)/image_raw$")
 
 # Bytes per pixel of the image encodings we accept (sensor_msgs/image_encodings.hpp names).
@@ -128,14 +135,17 @@ def header_stamp_ns(msg: Any) -> int | None:
 
 @lru_cache(maxsize=64)
 def arm_joint_order(names: tuple[str, ...]) -> np.ndarray | None:
-    """Indices that pick panda_joint1..7 out of `names`; None if `names` holds no arm joint at all."""
+    """Indices that pick joints 1..7 (panda_joint* or fr3_joint*) out of `names`; None if `names` holds no arm
+    joint at all."""
     index = {name: i for i, name in enumerate(names)}
-    missing = [joint for joint in ARM_JOINTS if joint not in index]
-    if len(missing) == len(ARM_JOINTS):
-        return None
-    if missing:
-        raise MessageError(f"names some arm joints but lacks {', '.join(missing)} (has {', '.join(names)})")
-    return np.array([index[joint] for joint in ARM_JOINTS], dtype=np.intp)
+    for joints in ARM_JOINT_SETS:
+        missing = [joint for joint in joints if joint not in index]
+        if len(missing) == len(joints):
+            continue
+        if missing:
+            raise MessageError(f"names some arm joints but lacks {', '.join(missing)} (has {', '.join(names)})")
+        return np.array([index[joint] for joint in joints], dtype=np.intp)
+    return None
 
 
 def _joint_vector(values: Any, names: Sequence[str], order: np.ndarray, what: str) -> np.ndarray:

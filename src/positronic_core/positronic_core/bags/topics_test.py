@@ -29,6 +29,14 @@ def test_arm_joints_are_picked_in_panda_order_whatever_the_message_order():
     assert [names[i] for i in order] == list(topics.ARM_JOINTS)
 
 
+def test_the_fr3s_joint_names_are_picked_in_order_too():
+    names = tuple(reversed(topics.FR3_JOINTS)) + ("fr3_finger_joint1",)
+    order = topics.arm_joint_order(names)
+    assert [names[i] for i in order] == list(topics.FR3_JOINTS)
+    with pytest.raises(topics.MessageError, match="fr3_joint1"):
+        topics.arm_joint_order(topics.FR3_JOINTS[1:])
+
+
 def test_a_message_with_only_finger_joints_records_nothing_and_a_partial_arm_is_an_error():
     assert topics.arm_joint_order(("panda_finger_joint1", "panda_finger_joint2")) is None
     with pytest.raises(topics.MessageError, match="panda_joint7"):

@@ -145,24 +145,89 @@ def _camera_list(cameras: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
 
 
 def real(policy=None, driver=None, output_dir: str | None = None, robot_ip: str = "172.168.0.2",
-         policy_fps: float = 15.0) -> None:
-    """Run a policy on a real Franka through ROS 2 (franka_ros2).
+         policy_fps: float = 15.0, use_fake_hardware: bool = False, cameras: str | None = None,
+         load_gripper: bool = True) -> None:
+    """Run a policy on a real Franka FR3 through ROS 2 (ros2_control and franka_ros2).
 
-    Not available yet: the real arm is driven by the ROS 2 layer (`ros2 launch positronic_bringup real.launch.py
-    robot_ip:=...`), which bridges franka_ros2's joint states, cameras and a joint trajectory controller to this
-    runtime. Until that layer ships this command stops before touching anything.
+    Starts `ros2 launch positronic_bringup real.launch.py` with these flags as its arguments: franka_ros2's robot
+    bringup, the trajectory controller, the policy node (every command limited by config/fr3_safety.yaml; the arm
+    holds within a tick if the server is lost), the episode driver and the recorder, which writes the same Positronic
+    dataset as `sim`. Needs ROS 2 Jazzy with ros2_control, ros2_controllers, franka_ros2 and this workspace built
+    and sourced (or the docker image's `ros` service); without them it says what is missing and starts nothing.
+    `/policy/hold` and `/policy/resume` (std_srvs/Trigger) freeze and release the arm at any time.
 
-    Flags, as for `sim` (see `positronic-inference sim --help` for the --policy and --driver choices and fields):
-      --policy                  the policy
-      --driver                  the episode driver
-      --output_dir              record every episode as a Positronic dataset here
+    Flags (see `positronic-inference sim --help` for the --policy and --driver fields):
+      --policy=.remote          the model, on a protocol v1 server (--policy.host, --policy.port,
+                                --policy.model_id, --policy.resize; the token from --policy.token or
+                                $POSITRONIC_AUTH_TOKEN)
+      --driver=.keyboard        episodes started and stopped by service call (the default):
+                                  ros2 service call /episode/start positronic_interfaces/srv/StartEpisode
+                                  ros2 service call /episode/stop positronic_interfaces/srv/StopEpisode
+      --driver=.timed           --driver.num_iterations episodes of --driver.simulation_time seconds back to back,
+                                then everything stops
+      --output_dir              record every episode as a Positronic dataset here (its bags in <output_dir>/bags);
+                                without it nothing is written
       --robot_ip                the arm's controller address
+      --use_fake_hardware       ros2_control mock hardware instead of the arm (no robot needed)
+      --cameras                 cameras as name=topic pairs of any sensor_msgs/Image publishers, e.g.
+                                --cameras=wrist=/wrist/color/image_raw,exterior=/ext/color/image_raw
+                                (default: /camera/wrist/image_raw and /camera/exterior/image_raw)
+      --load_gripper            a Franka Hand is mounted (franka_gripper)
       --policy_fps              control rate in Hz
     """
-    raise SystemExit(
-        "positronic-inference real: error: driving a real Franka needs the ROS 2 layer (positronic_ros with "
-        "franka_ros2 and ROS 2 Jazzy), which is not part of this release yet; nothing was started. "
-        "Use `positronic-inference sim` meanwhile, or see the README's 'Real robot' section for the intended path.")
+    import os
+    import subprocess
+
+    from positronic_core.cli import real_arm
+    from positronic_core.dataset.reader import Dataset
+    from positronic_core.runtime.drivers.timed import TimedDriver
+
+    prog = "positronic-inference real"
+    policy_fps = flag_checks.positive_number("--policy_fps", policy_fps)
+    use_fake_hardware = flag_checks.boolean("--use_fake_hardware", use_fake_hardware)
+    load_gripper = flag_checks.boolean("--load_gripper", load_gripper)
+    missing = real_arm.missing_ros(os.environ)
+    if missing:
+        raise SystemExit(f"{prog}: error: driving the arm needs ROS 2 Jazzy with ros2_control and franka_ros2; "
+                         f"missing: {'; '.join(missing)}. Nothing was started.")
+    policy = policy if policy is not None else policy_cfg.remote.instantiate()
+    driver = driver if driver is not None else driver_cfg.keyboard.instantiate()
+    try:
+        arguments = real_arm.launch_arguments(
+            policy, driver, output_dir=output_dir, robot_ip=str(robot_ip), use_fake_hardware=bool(use_fake_hardware),
+            cameras=None if cameras is None else ",".join(cameras) if isinstance(cameras, (list, tuple)) else cameras,
+            policy_fps=float(policy_fps), load_gripper=bool(load_gripper))
+    except ValueError as e:
+        raise SystemExit(f"{prog}: error: {e}") from None
+    env = dict(os.environ)
+    # The token reaches the policy node through its environment only: DDS exposes node parameters to anyone.
+    if policy.client.token:
+        env["POSITRONIC_AUTH_TOKEN"] = policy.client.token
+    root = None if output_dir is None else Path(output_dir).expanduser().resolve()
+    before = len(Dataset(root)) if root is not None and root.is_dir() else 0
+    print(f"{prog}: ros2 launch positronic_bringup real.launch.py {' '.join(map(shlex.quote, arguments))}",
+          flush=True)
+    launch = subprocess.Popen(["ros2", "launch", "positronic_bringup", "real.launch.py", *arguments], env=env)
+    interrupted = False
+    while True:
+        try:
+            launch.wait()
+            break
+        except KeyboardInterrupt:  # the launch got the terminal's Ctrl-C too and is shutting everything down
+            interrupted = True
+    recorded = (len(Dataset(root)) if root.is_dir() else 0) - before if root is not None else 0
+    print(f"{recorded} episode{'s' if recorded != 1 else ''} recorded", flush=True)
+    if recorded:
+        print(f"recorded to {root}", flush=True)
+        server = Path(sys.executable).parent / "positronic-server"
+        command = shlex.quote(str(server)) if server.exists() else "positronic-server"
+        print(f"review with: {command} --dataset.path={shlex.quote(str(root))} --port=5001", flush=True)
+    if interrupted:
+        raise SystemExit(130)
+    expected = driver.num_iterations if isinstance(driver, TimedDriver) and root is not None else 0
+    if recorded < expected:
+        raise SystemExit(f"{prog}: error: {recorded} of {expected} episodes were recorded (see the launch output "
+                         "above)")
 
 
 COMMANDS = {
