@@ -11,7 +11,7 @@ that costs next to nothing, so only transport and translation are measured), ove
                                                                  GR00T's wire, sending the nested video / state /
                                                                  language input a GR00T user builds; `ee_pose` (1,
                                                                  10, 9) and `grip` back)
-  via us   our client -> our server (--backend=<vendor>) -> the stand-in vendor
+  via us   our client -> positronic-policy-server --backend=<vendor> (its own process, as deployed) -> the stand-in
                                                                 (the Inference Guide's observation: the same two
                                                                  images, q / dq / ee_pose, grip, task; 10 actions)
   openpi endpoint   openpi-client's WebsocketClientPolicy -> our server's openpi endpoint (--openpi_port) ->
@@ -20,7 +20,7 @@ that costs next to nothing, so only transport and translation are measured), ove
 
 Added = median(via us) - median(direct): our client, protocol v1 framing, the codec both ways and the extra hop.
 Target: at most 2 ms. For scale, "our hop alone" is our client -> our server with a null model (hold_pose, the same
-observation, a chunk of 10): the part of "added" that is the extra loopback hop itself, not translation. Cases are
+observation, one action back): the part of "added" that is the extra loopback hop itself, not translation. Cases are
 measured in interleaved blocks so that load from other work on a shared machine falls on all of them alike. Another
 backend joins by adding its cases to `BACKENDS`. The openpi endpoint's cost is its median against "via us"
 (protocol v1 to the same backend) and, for openpi, against "direct" (the same client and bytes, no server of ours).
@@ -33,6 +33,8 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -47,10 +49,8 @@ ROOT = Path(__file__).resolve().parents[1]
 OPENPI_STAND_IN = ROOT / "test" / "support" / "openpi_stand_in.py"
 GROOT_STAND_IN = ROOT / "test" / "support" / "groot_vendor_stub.py"
 
-from positronic_core.codecs import get_codec  # noqa: E402
 from positronic_core.serve import vendor_process  # noqa: E402
 from positronic_core.serve.openpi_layout import IMAGE_KEYS, PROMPT_KEY, STATE_KEY  # noqa: E402
-from positronic_core.serve.server import ServerConfig, running_server  # noqa: E402
 from positronic_core.wire.client import InferenceClient  # noqa: E402
 
 WARMUP = 20
@@ -75,6 +75,23 @@ def _timer(call: Callable[[], Any]) -> Measure:
         return latencies
 
     return measure
+
+
+@contextmanager
+def _policy_server(*flags: str) -> Iterator[tuple[int, int]]:
+    """`positronic-policy-server` as its own process, as deployed (a server inside the benchmark's process would
+    share its interpreter lock with the client being timed); yields its protocol v1 and openpi endpoint ports."""
+    server = subprocess.Popen([sys.executable, "-m", "positronic_core.cli.policy_server", "--port=0",
+                               "--openpi_port=0", *flags], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                              text=True)
+    try:
+        lines = [server.stdout.readline(), server.stdout.readline()]
+        if "/api/v1/models" not in lines[0] or "ws://" not in lines[1]:
+            raise RuntimeError(f"positronic-policy-server {' '.join(flags)} did not start: {lines}")
+        yield int(lines[0].rsplit(":", 1)[1].split("/")[0]), int(lines[1].rsplit(":", 1)[1])
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
 
 
 def guide_observation() -> dict[str, Any]:
@@ -115,13 +132,21 @@ def _openpi_observation(obs: dict[str, Any]) -> dict[str, Any]:
 
 
 @contextmanager
-def _via_openpi_endpoint(source: Any, obs: dict[str, Any]) -> Iterator[Measure]:
-    """openpi's own client -> our openpi endpoint -> `source`'s backend."""
+def _via_v1(flags: list[str], obs: dict[str, Any]) -> Iterator[Measure]:
+    """Our client -> our server (protocol v1) -> the backend `flags` select."""
+    with _policy_server(*flags) as (port, _), InferenceClient("127.0.0.1", port).new_session() as session:
+        assert len(session.infer(obs)) == HORIZON
+        yield _timer(lambda: session.infer(obs))
+
+
+@contextmanager
+def _via_openpi_endpoint(flags: list[str], obs: dict[str, Any]) -> Iterator[Measure]:
+    """openpi's own client -> our openpi endpoint -> the backend `flags` select."""
     from openpi_client.websocket_client_policy import WebsocketClientPolicy
 
     openpi_obs = _openpi_observation(obs)
-    with running_server(source, ServerConfig(port=0, openpi_port=0)) as server:
-        policy = WebsocketClientPolicy("127.0.0.1", server.openpi.port)
+    with _policy_server(*flags) as (_, openpi_port):
+        policy = WebsocketClientPolicy("127.0.0.1", openpi_port)
         try:
             assert policy.infer(openpi_obs)["actions"].shape == (HORIZON, 8)
             yield _timer(lambda: policy.infer(openpi_obs))
@@ -146,24 +171,20 @@ def openpi_direct(obs: dict[str, Any]) -> Iterator[Measure]:
             policy._ws.close()  # the client has no close(); its socket is its only resource
 
 
-def _openpi_source(checkpoints: Path) -> Any:
-    from positronic_core.serve.backends.openpi import openpi_source
-
-    return openpi_source(checkpoints, get_codec("ee"), command=_openpi_command(), cwd=None, start_timeout_s=120.0)
+def _openpi_flags(checkpoints: Path) -> list[str]:
+    return ["--backend=openpi", "--codec=ee", f"--checkpoints_dir={checkpoints}", f"--vendor_cwd={checkpoints}",
+            f"--vendor_command={_openpi_command()}"]
 
 
 @contextmanager
 def openpi_via_us(obs: dict[str, Any]) -> Iterator[Measure]:
-    with _checkpoints() as checkpoints:
-        with running_server(_openpi_source(checkpoints)) as server, \
-                InferenceClient("127.0.0.1", server.port).new_session() as session:
-            assert len(session.infer(obs)) == HORIZON
-            yield _timer(lambda: session.infer(obs))
+    with _checkpoints() as checkpoints, _via_v1(_openpi_flags(checkpoints), obs) as measure:
+        yield measure
 
 
 @contextmanager
 def openpi_via_endpoint(obs: dict[str, Any]) -> Iterator[Measure]:
-    with _checkpoints() as checkpoints, _via_openpi_endpoint(_openpi_source(checkpoints), obs) as measure:
+    with _checkpoints() as checkpoints, _via_openpi_endpoint(_openpi_flags(checkpoints), obs) as measure:
         yield measure
 
 
@@ -214,36 +235,29 @@ def groot_direct(obs: dict[str, Any]) -> Iterator[Measure]:
             socket.close(linger=0)
 
 
-def _groot_source(checkpoints: Path) -> Any:
-    from positronic_core.codecs.groot import get_variant
-    from positronic_core.serve.backends.groot import groot_source
-
-    return groot_source(checkpoints, get_variant("ee_rot6d"), command=_groot_command(), cwd=None,
-                        start_timeout_s=120.0)
+def _groot_flags(checkpoints: Path) -> list[str]:
+    return ["--backend=groot", "ee_rot6d", f"--checkpoints_dir={checkpoints}", f"--vendor_cwd={checkpoints}",
+            f"--vendor_command={_groot_command()}"]
 
 
 @contextmanager
 def groot_via_us(obs: dict[str, Any]) -> Iterator[Measure]:
-    with _checkpoints("checkpoint-1000") as checkpoints:
-        with running_server(_groot_source(checkpoints)) as server, \
-                InferenceClient("127.0.0.1", server.port).new_session() as session:
-            assert len(session.infer(obs)) == HORIZON
-            yield _timer(lambda: session.infer(obs))
+    with _checkpoints("checkpoint-1000") as checkpoints, _via_v1(_groot_flags(checkpoints), obs) as measure:
+        yield measure
 
 
 @contextmanager
 def groot_via_endpoint(obs: dict[str, Any]) -> Iterator[Measure]:
     with _checkpoints("checkpoint-1000") as checkpoints, \
-            _via_openpi_endpoint(_groot_source(checkpoints), obs) as measure:
+            _via_openpi_endpoint(_groot_flags(checkpoints), obs) as measure:
         yield measure
 
 
 @contextmanager
 def our_hop_alone(obs: dict[str, Any]) -> Iterator[Measure]:
-    from positronic_core.serve.backends.hold_pose import HoldPoseSource
-
-    with running_server(HoldPoseSource(chunk_size=HORIZON)) as server, \
-            InferenceClient("127.0.0.1", server.port).new_session() as session:
+    """The model-free backend answers one action (the CLI's hold_pose has no chunk flag)."""
+    with _policy_server("--backend=hold_pose") as (port, _), \
+            InferenceClient("127.0.0.1", port).new_session() as session:
         yield _timer(lambda: session.infer(obs))
 
 
