@@ -292,16 +292,7 @@ def _run_client(host: str, port: int, out: Any) -> None:
         return {"result": result, "decoded": _decode_like_upstream_harness(result)}
 
     def time_infer(seed: int, rounds: int, warmup: int) -> list[float]:
-        obs = _observation(seed, None)
-        session = state["session"]
-        for _ in range(warmup):
-            session.infer(obs)
-        latencies = []
-        for _ in range(rounds):
-            started = time.perf_counter()
-            session.infer(obs)
-            latencies.append(time.perf_counter() - started)
-        return latencies
+        return time_session_infer(state["session"], _observation(seed, None), rounds, warmup)
 
     def remote_policy(model_id: str | None = None, resize: int | None = None,
                       horizon_sec: float | None = None) -> None:
@@ -325,6 +316,18 @@ def _run_client(host: str, port: int, out: Any) -> None:
     }
     serve_ops(ops, out)
     close_session()
+
+
+def time_session_infer(session: Any, obs: dict[str, Any], rounds: int, warmup: int) -> list[float]:
+    """Round-trip seconds of `rounds` calls to `session.infer(obs)` after `warmup` untimed ones (either peer's)."""
+    for _ in range(warmup):
+        session.infer(obs)
+    latencies = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        session.infer(obs)
+        latencies.append(time.perf_counter() - started)
+    return latencies
 
 
 def serve_ops(ops: dict[str, Any], out: Any) -> None:

@@ -12,12 +12,11 @@ import argparse
 import functools
 import os
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from upstream import REPO_ROOT, UpstreamError, _Child, _observation, serve_ops
+from upstream import REPO_ROOT, UpstreamError, _Child, _observation, serve_ops, time_session_infer
 
 #: The 0.4.1 interpreter; POSITRONIC_UPSTREAM04_PYTHON overrides it.
 UPSTREAM04_PYTHON = Path(
@@ -137,16 +136,7 @@ def _run_client(host: str, port: int, out: Any) -> None:
         return _decode_typed(state["session"].infer(_observation(seed, overrides)))
 
     def time_infer(seed: int, rounds: int, warmup: int) -> list[float]:
-        obs = _observation(seed, None)
-        session = state["session"]
-        for _ in range(warmup):
-            session.infer(obs)
-        latencies = []
-        for _ in range(rounds):
-            started = time.perf_counter()
-            session.infer(obs)
-            latencies.append(time.perf_counter() - started)
-        return latencies
+        return time_session_infer(state["session"], _observation(seed, None), rounds, warmup)
 
     ops = {
         "keepalive": client.keepalive,
