@@ -45,12 +45,6 @@ def test_help_lists_the_flags():
         assert flag in result.stdout
 
 
-def test_real_fails_immediately_saying_what_it_needs():
-    result = run_cli("real", "--policy.host=gpu-box", timeout=60)
-    assert result.returncode != 0
-    assert "ROS 2" in result.stderr and "nothing was started" in result.stderr
-
-
 def test_unwritable_output_dir_is_refused_before_the_run(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
