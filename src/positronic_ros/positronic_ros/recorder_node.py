@@ -1,9 +1,12 @@
 """`recorder_node`: one rosbag2 bag (MCAP by default) per episode, written with rosbag2_py or rosbags (`episode_bag`).
 
 Follows `/episode/status`: a bag opens when an episode turns RUNNING and closes when it turns IDLE; a discarded
-episode's bag is deleted. The episode's metadata (task, seed, policy identity from `/policy/meta`, outcome, notes)
-goes into the bag as JSON on `/episode/metadata`, which `positronic-bag2dataset` turns into statics. With
-`dataset_dir` set, each saved bag is also converted into a Positronic dataset there, ready for `positronic-server`.
+episode's bag is deleted. A bag also gets what arrived in the moment before the status did, from the episode's start
+on (`positronic_core.bags.pre_roll`): the policy's first chunk may beat the status to this node.
+
+The episode's metadata (task, seed, policy identity from `/policy/meta`, outcome, notes) goes into the bag as JSON on
+`/episode/metadata`, which `positronic-bag2dataset` turns into statics. With `dataset_dir` set, each saved bag is
+also converted into a Positronic dataset there, ready for `positronic-server`.
 Messages are stored serialized as received (no deserialization), stamped with the ROS clock.
 
 Conversions run one at a time on a worker thread. At shutdown the node waits for them (`conversion_wait` seconds at
@@ -26,7 +29,9 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
 from std_msgs.msg import String
 
+from positronic_core.bags.pre_roll import PreRoll
 from positronic_interfaces.msg import EpisodeStatus
+from positronic_ros import conversions
 from positronic_ros.episode_bag import EpisodeBag, open_episode_bag, string_cdr
 from positronic_ros.node_main import declare, spin
 
@@ -58,6 +63,7 @@ class RecorderNode(Node):
         self.run_statics: dict[str, dict[str, Any]] = {}
         self._topic_subscriptions: dict[str, Any] = {}
         self._last_stamp: dict[str, int] = {}
+        self._pre_roll = PreRoll()
         self._lock = threading.Lock()
         self.create_subscription(EpisodeStatus, "/episode/status", self._on_status, LATCHED)
         for topic in ("/policy/meta", "/sim/meta"):
@@ -101,14 +107,15 @@ class RecorderNode(Node):
 
     def _on_message(self, topic: str, type_name: str, data: bytes) -> None:
         with self._lock:
-            if self.bag is None:
-                return
-            self.bag.add_topic(topic, type_name)
             # Under use_sim_time the clock advances once per /clock message, so several messages of one topic can
             # arrive at the same instant; a nanosecond apart keeps them distinct for header-less topics, whose
             # receive time is their only timestamp.
             stamp = max(self.get_clock().now().nanoseconds, self._last_stamp.get(topic, -1) + 1)
             self._last_stamp[topic] = stamp
+            if self.bag is None:
+                self._pre_roll.hold(topic, type_name, data, stamp)
+                return
+            self.bag.add_topic(topic, type_name)
             self.bag.write(topic, data, stamp)
 
     def _on_status(self, msg: EpisodeStatus) -> None:
@@ -125,9 +132,14 @@ class RecorderNode(Node):
         self.output_dir.mkdir(parents=True, exist_ok=True)
         stamp = self.get_clock().now().nanoseconds
         path = self.output_dir / f"episode_{status.episode_index:04d}_{stamp}"
+        # An unstamped status gives no start to reach back to.
+        started = conversions.stamp_to_ns(status.header.stamp)
+        start_ns = started - int(status.elapsed * 1e9) if started else stamp
         with self._lock:
             self.bag = open_episode_bag(path, self.storage_id)
-            self._last_stamp = {}
+            for held in self._pre_roll.take_since(start_ns):
+                self.bag.add_topic(held.topic, held.type_name)
+                self.bag.write(held.topic, held.data, held.stamp_ns)
         self._subscribe_missing()
         self.get_logger().info(f"recording episode {status.episode_index} to {path}")
 

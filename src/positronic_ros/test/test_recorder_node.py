@@ -156,3 +156,41 @@ def test_a_saved_bag_left_unconverted_is_converted_at_the_next_start_once(tmp_pa
     assert third.interrupt() == 0, third.text()
     assert "saved by an earlier run" not in third.text()
     assert len(Dataset(dataset)) == 1
+
+
+def test_a_bag_keeps_what_arrived_between_the_episodes_start_and_its_status(tmp_path, ros_node, start_recorder):
+    """The policy's first chunk can reach the recorder before the status that opens the bag does."""
+    bags, dataset = tmp_path / "bags", tmp_path / "dataset"
+    recorder = start_recorder("recorder", bags, dataset)
+    status_pub = ros_node.create_publisher(EpisodeStatus, "/episode/status", LATCHED)
+    joints_pub = ros_node.create_publisher(JointState, "/joint_states", 100)
+    camera_pub = ros_node.create_publisher(Image, CAMERA, 100)
+    _wait(lambda: joints_pub.get_subscription_count() and camera_pub.get_subscription_count(), 30,
+          "recorder_node to subscribe to /joint_states and the camera")
+
+    def joints(q: float) -> None:
+        """One joint state and one frame (a dataset needs a camera)."""
+        stamp = conversions.ns_to_stamp(time.time_ns())
+        joints_pub.publish(conversions.joint_state_msg(np.full(7, q), np.zeros(7), stamp))
+        image = Image(height=48, width=64, encoding="rgb8", step=64 * 3, data=bytes(48 * 64 * 3))
+        image.header.stamp = stamp
+        camera_pub.publish(image)
+
+    joints(0.1)  # the last episode's tail: not this one's
+    time.sleep(0.3)
+    started = time.time_ns()
+    joints(0.2)
+    time.sleep(0.3)
+    running = EpisodeStatus(state=EpisodeStatus.RUNNING, episode_index=0, task="stack", seed=0)
+    running.header.stamp = conversions.ns_to_stamp(started)
+    status_pub.publish(running)
+    recorder.wait_for("recording episode 0")
+    joints(0.3)
+    time.sleep(0.5)
+    status_pub.publish(EpisodeStatus(state=EpisodeStatus.IDLE, episode_index=0, task="stack", seed=0, saved=True,
+                                     outcome="success", elapsed=1.0))
+    recorder.wait_for("converted episode_0000_")
+    assert recorder.interrupt() == 0, recorder.text()
+
+    [episode] = list(Dataset(dataset))
+    assert [round(float(q[0]), 2) for q in episode.signal("robot_state.q").values] == [0.2, 0.3]
