@@ -35,7 +35,10 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session", autouse=True)
 def ros_log_dir(tmp_path_factory):
-    """ROS logs of the session's nodes land beside its other temporary files, not in ~/.ros/log."""
+    """ROS logs of the session's nodes land beside its other temporary files, not in ~/.ros/log; so does ROS_HOME,
+    whose locks/ holds the one lock every controller spawner takes: a spawner of another session (or of the user's own
+    launch) waiting for its controller manager cannot hold up this session's."""
     path = tmp_path_factory.mktemp("ros_log", numbered=False)
     os.environ["ROS_LOG_DIR"] = str(path)
+    os.environ["ROS_HOME"] = str(tmp_path_factory.mktemp("ros_home", numbered=False))
     return path

@@ -34,6 +34,7 @@ from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
 from launch import LaunchDescription
+from positronic_ros.controller_spawner import controller_spawner
 
 #: The trajectory controller of config/controllers.yaml, which the policy node sends each chunk to.
 TRAJECTORY_CONTROLLER = "arm_controller"
@@ -121,9 +122,8 @@ def _nodes(context: LaunchContext) -> list:
              parameters=[{"robot_description": description}]),
         Node(package="controller_manager", executable="ros2_control_node", output="screen",
              parameters=[controllers, manager], on_exit=Shutdown()),
-        Node(package="controller_manager", executable="spawner", output="screen",
-             # The controllers' own parameters (their types among them) are loaded by the spawner, as in sim.
-             arguments=[*spawned, "--param-file", controllers, "--controller-manager", "/controller_manager"]),
+        # The controllers' own parameters (their types among them) are loaded by the spawner, as in sim.
+        *controller_spawner(spawned, controllers),
         IncludeLaunchDescription(
             PythonLaunchDescriptionSource(PathJoinSubstitution([FindPackageShare("franka_gripper"), "launch",
                                                                 "gripper.launch.py"])),

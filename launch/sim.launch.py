@@ -22,6 +22,7 @@ from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackagePrefix, FindPackageShare
 
 from launch import LaunchDescription
+from positronic_ros.controller_spawner import controller_spawner
 
 ARGUMENTS = [
     ("policy", "scripted", "Policy: scripted (built-in expert), remote (a protocol v1 server) or act (local ACT)"),
@@ -69,8 +70,7 @@ def generate_launch_description() -> LaunchDescription:
         Node(package="mujoco_ros2_control", executable="ros2_control_node", output="screen", condition=control,
              parameters=[{"use_sim_time": True}, controllers,
                          PathJoinSubstitution([share, "config", "mujoco_sim.yaml"])]),
-        Node(package="controller_manager", executable="spawner", output="screen", condition=control,
-             arguments=[*CONTROLLERS, "--param-file", controllers]),
+        *controller_spawner(CONTROLLERS, controllers, condition=control),
         Node(package="positronic_ros", executable="scene_mirror_node", name="scene_mirror_node", output="screen",
              condition=control, parameters=[config, {"use_sim_time": True, "model_file": mjcf}]),
         Node(package="positronic_ros", executable="policy_node", name="policy_node", output="screen",

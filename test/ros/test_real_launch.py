@@ -220,3 +220,30 @@ def test_launch_files_name_what_the_installed_controllers_have():
                                                                            ("exterior", "/b")]
     with pytest.raises(ValueError, match="not name=/topic"):
         launch.parse_cameras("wrist")
+
+
+def test_controllers_that_fail_to_start_stop_the_launch_saying_so(tmp_path):
+    """A spawner that fails (here: a controller type nobody installed) ends the whole launch with one line naming the
+    controllers, instead of leaving a policy and a recorder running on an arm that reports no joints."""
+    controllers = yaml.safe_load((ROOT / "config" / "controllers.yaml").read_text())
+    controllers["arm_controller"]["ros__parameters"]["type"] = "no_such_controllers/NoSuchController"
+    broken = tmp_path / "controllers.yaml"
+    broken.write_text(yaml.safe_dump(controllers))
+    domain = int(os.environ["ROS_DOMAIN_ID"])
+    already = set(ros_session.processes_in_domain(domain))
+    proc = subprocess.Popen(
+        ["ros2", "launch", "positronic_bringup", "real.launch.py", "use_fake_hardware:=true", "record:=false",
+         f"controllers:={broken}", f"output_dir:={tmp_path}"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        output, _ = proc.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        output, _ = proc.communicate()
+        raise AssertionError(f"the launch went on after its controllers failed:\n{output[-3000:]}") from None
+    finally:
+        left = ros_session.wait_domain_empty(domain, timeout=15, ignore=already)
+        for pid in left:
+            os.kill(pid, signal.SIGKILL)
+    assert "the controllers joint_state_broadcaster, arm_controller did not start" in output, output[-3000:]
+    assert not left, f"processes left running in the test's ROS domain: {left}"
