@@ -10,20 +10,16 @@ keyframe with the cubes placed from the seed, through mujoco_ros2_control's `res
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 from builtin_interfaces.msg import Duration
-from geometry_msgs.msg import PoseStamped
 from mujoco_ros2_control_msgs.msg import FreeJointState, FreeJointStateArray
 from mujoco_ros2_control_msgs.srv import ResetWorld
-from nav_msgs.msg import Path as PathMsg
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
-from sensor_msgs.msg import CameraInfo, Image, JointState
-from std_msgs.msg import Float32, Float64MultiArray, String
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Float32, Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from positronic_core.runtime.run_statics import simulation_statics
@@ -31,13 +27,11 @@ from positronic_core.sim import control_scene, scene
 from positronic_core.sim.franka import HOME_Q
 from positronic_core.sim.placement import place_cubes
 from positronic_core.sim.scene_mirror import SceneMirror
-from positronic_core.stacking_task import PRIVILEGED_KEYS
 from positronic_interfaces.srv import ResetEpisode
 from positronic_ros import conversions
 from positronic_ros.node_main import ParameterError, declare, spin
-from positronic_ros.sim_node import camera_info
+from positronic_ros.scene_topics import SceneTopics, camera_info
 
-LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 #: Placed a hair above the table, as `StackCubesSim.reset` does; they drop onto it.
 _DROP_GAP = 1e-4
 #: How quickly the arm controller is sent home just before the world reset puts the arm there.
@@ -82,23 +76,9 @@ class SceneMirrorNode(Node):
         # The episode's red cube start is taken from the first cube poses measured after a reset.
         self._episode_from_ns: int | None = 0
 
-        self.ee_pub = self.create_publisher(PoseStamped, "/ee_pose", 10)
-        self.path_pub = self.create_publisher(PathMsg, "/ee_path", 10)
-        self.ee_path = PathMsg()
-        self.ee_path.header.frame_id = conversions.WORLD_FRAME
-        self.grip_pub = self.create_publisher(Float32, "/gripper/state", 10)
-        self.observer_pubs = {name: self.create_publisher(Float32, f"/sim/{name}", 10)
-                              for name in ("box_distance", "stacking_success")}
-        self.box_pubs = {key: self.create_publisher(PoseStamped, conversions.privileged_topic(key), 10)
-                         for key in PRIVILEGED_KEYS}
-        self.image_pubs = {c: self.create_publisher(Image, conversions.camera_topic(c), qos_profile_sensor_data)
-                           for c in cameras}
-        self.info_pubs = {c: self.create_publisher(CameraInfo, conversions.camera_info_topic(c),
-                                                   qos_profile_sensor_data) for c in cameras}
+        self.topics = SceneTopics(self, cameras, simulation_statics(quality, (width, height)))
         self.arm_pub = self.create_publisher(JointTrajectory, arm_topic, 10)
         self.gripper_pub = self.create_publisher(Float64MultiArray, gripper_topic, 10)
-        self.meta_pub = self.create_publisher(String, "/sim/meta", LATCHED)
-        self.meta_pub.publish(String(data=json.dumps(simulation_statics(quality, (width, height)))))
         self.create_subscription(JointState, "/mujoco_actuators_states", self._on_joints, 10)
         self.create_subscription(FreeJointStateArray, "/sim/free_joint_states", self._on_cubes, 10)
         # One thread (the renderer's GL context is bound to it). The reset awaits mujoco_ros2_control's service as
@@ -127,24 +107,24 @@ class SceneMirrorNode(Node):
             self.mirror.start_episode()
         self._stamp = msg.header.stamp
         ee = conversions.pose7_to_msg(self.mirror.ee_pose, self._stamp)
-        self.ee_pub.publish(ee)
-        self.grip_pub.publish(Float32(data=self.mirror.grip))
+        self.topics.ee.publish(ee)
+        self.topics.grip.publish(Float32(data=self.mirror.grip))
         for name, value in self.mirror.observers().items():
-            self.observer_pubs[name].publish(Float32(data=float(value)))
+            self.topics.observers[name].publish(Float32(data=float(value)))
         for key, pose in self.mirror.privileged_state().items():
-            self.box_pubs[key].publish(conversions.pose7_to_msg(pose, self._stamp))
+            self.topics.boxes[key].publish(conversions.pose7_to_msg(pose, self._stamp))
 
     def _render(self) -> None:
         if self._stamp is None:
             return
         stamp = self._stamp
-        self.ee_path.header.stamp = stamp
-        self.ee_path.poses.append(conversions.pose7_to_msg(self.mirror.ee_pose, stamp))
-        self.path_pub.publish(self.ee_path)
+        self.topics.ee_path.header.stamp = stamp
+        self.topics.ee_path.poses.append(conversions.pose7_to_msg(self.mirror.ee_pose, stamp))
+        self.topics.path.publish(self.topics.ee_path)
         for name, frame in self.mirror.render(self.cameras).items():
             image = conversions.array_to_image(frame, stamp, f"camera_{name.removeprefix('image.')}")
-            self.image_pubs[name].publish(image)
-            self.info_pubs[name].publish(camera_info(self.size[0], self.size[1], self.fovy[name], stamp,
+            self.topics.images[name].publish(image)
+            self.topics.infos[name].publish(camera_info(self.size[0], self.size[1], self.fovy[name], stamp,
                                                      image.header.frame_id))
 
     async def _on_reset(self, request: ResetEpisode.Request,
@@ -175,7 +155,7 @@ class SceneMirrorNode(Node):
             response.success, response.message = False, f"world reset failed: {result.message}"
             return response
         self.seed = seed
-        self.ee_path.poses = []
+        self.topics.ee_path.poses = []
         self._episode_from_ns = self.get_clock().now().nanoseconds
         response.success, response.message = True, f"scene reset with seed {seed}"
         return response

@@ -9,16 +9,11 @@ observers and the cubes' poses (privileged, for the scripted expert), and `/cloc
 
 from __future__ import annotations
 
-import json
-import math
-
 from geometry_msgs.msg import PoseStamped
-from nav_msgs.msg import Path
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
 from rosgraph_msgs.msg import Clock
-from sensor_msgs.msg import CameraInfo, Image, JointState
-from std_msgs.msg import Float32, String
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Float32
 from trajectory_msgs.msg import JointTrajectory
 
 from positronic_core.geometry import pose7_to_pose12
@@ -26,27 +21,10 @@ from positronic_core.robot.commands import Action, CartesianPosition
 from positronic_core.runtime.run_statics import simulation_statics
 from positronic_core.sim.scene import CAMERAS
 from positronic_core.sim.stack_cubes import StackCubesSim
-from positronic_core.stacking_task import PRIVILEGED_KEYS
 from positronic_interfaces.srv import ResetEpisode
 from positronic_ros import conversions
 from positronic_ros.node_main import ParameterError, declare, spin
-
-LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-
-
-def camera_info(width: int, height: int, fovy_deg: float, stamp, frame_id: str) -> CameraInfo:
-    """Pinhole intrinsics of a MuJoCo camera: square pixels, vertical field of view `fovy_deg`."""
-    fy = 0.5 * height / math.tan(math.radians(fovy_deg) / 2)
-    msg = CameraInfo()
-    msg.header.stamp = stamp
-    msg.header.frame_id = frame_id
-    msg.width, msg.height = width, height
-    msg.distortion_model = "plumb_bob"
-    msg.d = [0.0] * 5
-    msg.k = [fy, 0.0, width / 2, 0.0, fy, height / 2, 0.0, 0.0, 1.0]
-    msg.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
-    msg.p = [fy, 0.0, width / 2, 0.0, 0.0, fy, height / 2, 0.0, 0.0, 0.0, 1.0, 0.0]
-    return msg
+from positronic_ros.scene_topics import SceneTopics, camera_info
 
 
 class SimNode(Node):
@@ -85,26 +63,11 @@ class SimNode(Node):
 
         self.clock_pub = self.create_publisher(Clock, "/clock", 10)
         self.joint_pub = self.create_publisher(JointState, "/joint_states", 10)
-        self.ee_pub = self.create_publisher(PoseStamped, "/ee_pose", 10)
-        self.path_pub = self.create_publisher(Path, "/ee_path", 10)
-        self.ee_path = Path()
-        self.ee_path.header.frame_id = conversions.WORLD_FRAME
-        self.grip_pub = self.create_publisher(Float32, "/gripper/state", 10)
-        self.observer_pubs = {name: self.create_publisher(Float32, f"/sim/{name}", 10)
-                              for name in ("box_distance", "stacking_success")}
-        self.box_pubs = {key: self.create_publisher(PoseStamped, conversions.privileged_topic(key), 10)
-                         for key in PRIVILEGED_KEYS}
-        self.image_pubs = {c: self.create_publisher(Image, conversions.camera_topic(c), qos_profile_sensor_data)
-                           for c in cameras}
-        self.info_pubs = {c: self.create_publisher(CameraInfo, conversions.camera_info_topic(c),
-                                                   qos_profile_sensor_data) for c in cameras}
+        self.topics = SceneTopics(self, cameras, simulation_statics(quality, (width, height)))
         self.create_subscription(PoseStamped, "/command/pose", self._on_pose, 10)
         self.create_subscription(JointTrajectory, "/command/joint_trajectory", self._on_trajectory, 10)
         self.create_subscription(Float32, "/gripper/command", self._on_grip, 10)
         self.create_service(ResetEpisode, "/sim/reset", self._on_reset)
-        # How the scene is rendered, for the recorder to keep with every episode as an in-process run does.
-        self.meta_pub = self.create_publisher(String, "/sim/meta", LATCHED)
-        self.meta_pub.publish(String(data=json.dumps(simulation_statics(quality, (width, height)))))
         self.create_timer(1.0 / (self.state_rate * self.real_time_factor), self._step)
         self.get_logger().info(f"simulating at {self.state_rate:.0f} Hz, cameras {cameras} at {self.camera_fps} Hz")
 
@@ -134,7 +97,7 @@ class SimNode(Node):
     def _on_reset(self, request: ResetEpisode.Request, response: ResetEpisode.Response) -> ResetEpisode.Response:
         self.seed = int(request.seed) if request.seed >= 0 else self.seed + 1
         self.sim.reset(self.seed)
-        self.ee_path.poses = []
+        self.topics.ee_path.poses = []
         self._command = None
         self._grip = 0.0
         response.success = True
@@ -151,23 +114,23 @@ class SimNode(Node):
         state = self.sim.robot_state()
         self.joint_pub.publish(conversions.joint_state_msg(state["robot_state.q"], state["robot_state.dq"], stamp))
         ee = conversions.pose7_to_msg(state["robot_state.ee_pose"], stamp)
-        self.ee_pub.publish(ee)
+        self.topics.ee.publish(ee)
         frame_every = max(1, round(self.state_rate / self.camera_fps))
         if self._steps % frame_every == 0:
             # The EE path for rviz: one pose per camera frame, since the last reset.
-            self.ee_path.header.stamp = stamp
-            self.ee_path.poses.append(ee)
-            self.path_pub.publish(self.ee_path)
-        self.grip_pub.publish(Float32(data=float(state["grip"])))
+            self.topics.ee_path.header.stamp = stamp
+            self.topics.ee_path.poses.append(ee)
+            self.topics.path.publish(self.topics.ee_path)
+        self.topics.grip.publish(Float32(data=float(state["grip"])))
         for name, value in self.sim.observers().items():
-            self.observer_pubs[name].publish(Float32(data=float(value)))
+            self.topics.observers[name].publish(Float32(data=float(value)))
         for key, pose in self.sim.privileged_state().items():
-            self.box_pubs[key].publish(conversions.pose7_to_msg(pose, stamp))
+            self.topics.boxes[key].publish(conversions.pose7_to_msg(pose, stamp))
         if self.cameras and self._steps % frame_every == 0:
             for name, frame in self.sim.render(self.cameras).items():
                 image = conversions.array_to_image(frame, stamp, f"camera_{name.removeprefix('image.')}")
-                self.image_pubs[name].publish(image)
-                self.info_pubs[name].publish(camera_info(self.size[0], self.size[1], self.fovy[name], stamp,
+                self.topics.images[name].publish(image)
+                self.topics.infos[name].publish(camera_info(self.size[0], self.size[1], self.fovy[name], stamp,
                                                          image.header.frame_id))
 
     def destroy_node(self) -> None:
