@@ -28,7 +28,7 @@ def no_process_left():
     domain = int(os.environ["ROS_DOMAIN_ID"])
     before = set(ros_session.processes_in_domain(domain))
     yield
-    left = ros_session.wait_domain_empty(domain, timeout=10, ignore=before)
+    left = ros_session.wait_domain_empty(domain, timeout=15, ignore=before)
     for pid in left:
         os.kill(pid, signal.SIGKILL)
     assert not left, f"processes left running in the test's ROS domain: {left}"

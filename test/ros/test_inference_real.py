@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import ros_session
 
 pytestmark = [pytest.mark.full_ros, pytest.mark.timeout(400)]
 
@@ -58,11 +57,9 @@ def _camera(stop: threading.Event):
     rclpy.shutdown(context=context)
 
 
-def test_the_seeds_command_drives_the_fake_arm_and_records_a_dataset(tmp_path):
+def test_the_seeds_command_drives_the_fake_arm_and_records_a_dataset(tmp_path, no_process_left):
     from positronic_core.dataset.reader import Dataset
 
-    domain = int(os.environ["ROS_DOMAIN_ID"])
-    already = set(ros_session.processes_in_domain(domain))
     port = _free_port()
     log = open(tmp_path / "run.log", "w")
     server = subprocess.Popen([sys.executable, str(SWEEP), str(port)], stdout=log, stderr=subprocess.STDOUT)
@@ -100,7 +97,3 @@ def test_the_seeds_command_drives_the_fake_arm_and_records_a_dataset(tmp_path):
     for name in ("image.wrist", "robot_commands.joints", "grip", "robot_state.ee_pose"):
         assert name in episode.signal_names, name
     print(f"positronic-inference real, one 6 s episode on fake hardware: {elapsed:.1f} s wall")
-    left = ros_session.wait_domain_empty(domain, timeout=15, ignore=already)
-    for pid in left:
-        os.kill(pid, signal.SIGKILL)
-    assert not left, f"processes left running in the test's ROS domain: {left}"

@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from ros_client import RosClient
 from ros_session import node_command, start_node, stop_processes
 
 pytestmark = pytest.mark.timeout(420)
@@ -40,55 +41,24 @@ def _start_server(port, log):
             time.sleep(0.5)
 
 
-class Client:
-    """A user's rclpy script: service calls and topic listeners, in a context of its own."""
+class Client(RosClient):
+    """A user's rclpy script: service calls and topic listeners."""
 
     def __init__(self):
-        import rclpy
         from geometry_msgs.msg import PoseStamped
-        from rclpy.executors import SingleThreadedExecutor
 
         from positronic_interfaces.msg import InferenceStats
         from positronic_interfaces.srv import ListModels, ScoreEpisode, StartEpisode, StopEpisode
 
-        self.rclpy = rclpy
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context)
-        self.node = rclpy.create_node("test_client", context=self.context)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
+        super().__init__("test_client")
         self.commands, self.stats = [], []
         self.node.create_subscription(PoseStamped, "/command/pose", self.commands.append, 50)
         self.node.create_subscription(InferenceStats, "/policy/stats", self.stats.append, 50)
-        self.clients = {name: self.node.create_client(kind, name) for name, kind in (
-            ("/policy/list_models", ListModels), ("/episode/start", StartEpisode), ("/episode/stop", StopEpisode),
-            ("/episode/score", ScoreEpisode))}
         self.types = {"/policy/list_models": ListModels, "/episode/start": StartEpisode,
                       "/episode/stop": StopEpisode, "/episode/score": ScoreEpisode}
 
     def call(self, name, timeout=60, **fields):
-        client = self.clients[name]
-        assert client.wait_for_service(timeout_sec=timeout), f"{name} is not available"
-        future = client.call_async(self.types[name].Request(**fields))
-        self.executor.spin_until_future_complete(future, timeout_sec=timeout)
-        assert future.done(), f"{name} did not answer in {timeout} s"
-        return future.result()
-
-    def spin_until(self, predicate, timeout, what):
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            assert time.monotonic() < deadline, f"timed out waiting for {what}"
-            self.executor.spin_once(timeout_sec=0.1)
-
-    def spin_for(self, seconds):
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            self.executor.spin_once(timeout_sec=0.1)
-
-    def close(self):
-        self.executor.shutdown()
-        self.node.destroy_node()
-        self.rclpy.shutdown(context=self.context)
+        return super().call(name, self.types[name], timeout, **fields)
 
 
 def _stamp(msg):

@@ -11,13 +11,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import ros_session
 import yaml
+from ros_client import RosClient
 
 pytestmark = [pytest.mark.full_ros, pytest.mark.timeout(400)]
 
@@ -28,26 +28,14 @@ CAMERA_TOPIC = "/test_camera/color/image_raw"
 TASK = "sweep joint one"
 
 
-def _control_stack_missing():
-    """The packages real.launch.py starts, or what is missing of them."""
-    from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
-
-    missing = []
-    for package in ("controller_manager", "joint_trajectory_controller", "joint_state_broadcaster",
-                    "franka_description", "franka_gripper", "positronic_bringup"):
-        try:
-            get_package_share_directory(package)
-        except PackageNotFoundError:
-            missing.append(package)
-    return missing
-
-
 @pytest.fixture(scope="module", autouse=True)
 def control_stack():
-    missing = _control_stack_missing()
+    from positronic_core.cli import real_arm
+
+    missing = real_arm.missing_ros(os.environ)
     if missing:
         pytest.skip(f"needs ros2_control, ros2_controllers and franka_ros2 (the control overlay at {CONTROL}, "
-                    f"sourced): {', '.join(missing)} not found")
+                    f"sourced): missing {'; '.join(missing)}")
 
 
 def _free_port():
@@ -56,21 +44,14 @@ def _free_port():
         return s.getsockname()[1]
 
 
-class Operator:
+class Operator(RosClient):
     """The person at the robot: a camera publisher, service calls and a /joint_states listener."""
 
     def __init__(self):
-        import rclpy
-        from rclpy.executors import SingleThreadedExecutor
         from rclpy.qos import qos_profile_sensor_data
         from sensor_msgs.msg import Image, JointState
 
-        self.rclpy = rclpy
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context)
-        self.node = rclpy.create_node("test_operator", context=self.context)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
+        super().__init__("test_operator")
         self.joints = []
         self.node.create_subscription(JointState, "/joint_states", self.joints.append, 50)
         camera = self.node.create_publisher(Image, CAMERA_TOPIC, qos_profile_sensor_data)
@@ -84,43 +65,14 @@ class Operator:
 
         self.node.create_timer(1 / 15, publish_frame)
 
-    def call(self, name, kind, timeout=60, **fields):
-        client = self.node.create_client(kind, name)
-        deadline = time.monotonic() + timeout
-        while not client.service_is_ready():
-            assert time.monotonic() < deadline, f"{name} is not available"
-            self.executor.spin_once(timeout_sec=0.1)
-        future = client.call_async(kind.Request(**fields))
-        self.executor.spin_until_future_complete(future, timeout_sec=timeout)
-        assert future.done(), f"{name} did not answer in {timeout} s"
-        return future.result()
-
     def joint1(self):
         msg = self.joints[-1]
         return msg.position[list(msg.name).index("fr3_joint1")]
 
-    def spin_until(self, predicate, timeout, what):
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            assert time.monotonic() < deadline, f"timed out waiting for {what}"
-            self.executor.spin_once(timeout_sec=0.05)
-
-    def spin_for(self, seconds):
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            self.executor.spin_once(timeout_sec=0.05)
-
-    def close(self):
-        self.executor.shutdown()
-        self.node.destroy_node()
-        self.rclpy.shutdown(context=self.context)
-
 
 @pytest.fixture()
-def launched(tmp_path):
+def launched(tmp_path, no_process_left):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    domain = int(env["ROS_DOMAIN_ID"])
-    already = set(ros_session.processes_in_domain(domain))
     port = _free_port()
     log = open(tmp_path / "launch.log", "w")
     server = subprocess.Popen([sys.executable, str(SWEEP), str(port)], stdout=log, stderr=subprocess.STDOUT)
@@ -131,18 +83,10 @@ def launched(tmp_path):
     try:
         yield tmp_path
     finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=45)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        ros_session.stop_launch(proc, timeout=45)
         server.terminate()
         server.wait(timeout=30)
         log.close()
-    left = ros_session.wait_domain_empty(domain, timeout=15, ignore=already)
-    for pid in left:
-        os.kill(pid, signal.SIGKILL)
-    assert not left, f"processes left running in the test's ROS domain: {left}"
 
 
 def test_fake_hardware_episode_moves_the_arm_holds_on_request_and_records_a_dataset(launched):
@@ -222,15 +166,13 @@ def test_launch_files_name_what_the_installed_controllers_have():
         launch.parse_cameras("wrist")
 
 
-def test_controllers_that_fail_to_start_stop_the_launch_saying_so(tmp_path):
+def test_controllers_that_fail_to_start_stop_the_launch_saying_so(tmp_path, no_process_left):
     """A spawner that fails (here: a controller type nobody installed) ends the whole launch with one line naming the
     controllers, instead of leaving a policy and a recorder running on an arm that reports no joints."""
     controllers = yaml.safe_load((ROOT / "config" / "controllers.yaml").read_text())
     controllers["arm_controller"]["ros__parameters"]["type"] = "no_such_controllers/NoSuchController"
     broken = tmp_path / "controllers.yaml"
     broken.write_text(yaml.safe_dump(controllers))
-    domain = int(os.environ["ROS_DOMAIN_ID"])
-    already = set(ros_session.processes_in_domain(domain))
     proc = subprocess.Popen(
         ["ros2", "launch", "positronic_bringup", "real.launch.py", "use_fake_hardware:=true", "record:=false",
          f"controllers:={broken}", f"output_dir:={tmp_path}"],
@@ -241,9 +183,4 @@ def test_controllers_that_fail_to_start_stop_the_launch_saying_so(tmp_path):
         os.killpg(proc.pid, signal.SIGKILL)
         output, _ = proc.communicate()
         raise AssertionError(f"the launch went on after its controllers failed:\n{output[-3000:]}") from None
-    finally:
-        left = ros_session.wait_domain_empty(domain, timeout=15, ignore=already)
-        for pid in left:
-            os.kill(pid, signal.SIGKILL)
     assert "the controllers joint_state_broadcaster, arm_controller did not start" in output, output[-3000:]
-    assert not left, f"processes left running in the test's ROS domain: {left}"

@@ -8,11 +8,11 @@ import json
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from ros_client import RosClient
 from ros_session import start_node, stop_processes
 
 pytestmark = pytest.mark.timeout(300)
@@ -30,13 +30,11 @@ def _free_port():
         return s.getsockname()[1]
 
 
-class Arm:
+class Arm(RosClient):
     """The arm's side of the topics, at 60 Hz on a timer, plus the operator's service clients."""
 
     def __init__(self):
-        import rclpy
         from geometry_msgs.msg import PoseStamped
-        from rclpy.executors import SingleThreadedExecutor
         from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
         from sensor_msgs.msg import Image, JointState
         from std_msgs.msg import Float32, String
@@ -45,12 +43,8 @@ class Arm:
 
         from positronic_interfaces.msg import EpisodeStatus
 
-        self.rclpy, self.Trigger = rclpy, Trigger
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context)
-        self.node = rclpy.create_node("test_arm", context=self.context)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
+        super().__init__("test_arm")
+        self.Trigger = Trigger
         self.q = list(HOME)
         self.trajectories, self.timeline = [], []
         self.received_ns = []  # when each trajectory arrived, on this node's clock
@@ -92,31 +86,10 @@ class Arm:
         self.status.publish(msg)
 
     def call(self, name):
-        client = self.node.create_client(self.Trigger, name)
-        assert client.wait_for_service(timeout_sec=60), f"{name} is not available"
-        future = client.call_async(self.Trigger.Request())
-        self.executor.spin_until_future_complete(future, timeout_sec=30)
-        assert future.done(), f"{name} did not answer"
-        return future.result()
-
-    def spin_until(self, predicate, timeout, what):
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            assert time.monotonic() < deadline, f"timed out waiting for {what}"
-            self.executor.spin_once(timeout_sec=0.05)
-
-    def spin_for(self, seconds):
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            self.executor.spin_once(timeout_sec=0.05)
+        return super().call(name, self.Trigger)
 
     def holds(self):
         return [s["value"] for s in self.timeline if s["signal"] == "safety.hold"]
-
-    def close(self):
-        self.executor.shutdown()
-        self.node.destroy_node()
-        self.rclpy.shutdown(context=self.context)
 
 
 def _moving(trajectory):

@@ -4,7 +4,6 @@ the episode's bag converted to a dataset that `positronic-server` opens. Topic r
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -38,9 +37,8 @@ def _wait(predicate, timeout, what):
 
 
 @pytest.fixture()
-def launched(tmp_path):
+def launched(tmp_path, no_process_left):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    already = set(ros_session.processes_in_domain(int(env["ROS_DOMAIN_ID"])))
     log = open(tmp_path / "launch.log", "w")
     proc = subprocess.Popen(
         ["ros2", "launch", "positronic_bringup", "sim.launch.py", "record:=true", f"output_dir:={tmp_path}",
@@ -48,16 +46,8 @@ def launched(tmp_path):
     try:
         yield env, tmp_path, proc
     finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        ros_session.stop_launch(proc)
         log.close()
-    left = ros_session.wait_domain_empty(int(env["ROS_DOMAIN_ID"]), timeout=10, ignore=already)
-    for pid in left:
-        os.kill(pid, signal.SIGKILL)
-    assert not left, f"processes left running in the test's ROS domain: {left}"
 
 
 def test_launch_records_an_episode_that_converts_and_opens_in_the_review_server(launched):

@@ -4,7 +4,6 @@ trajectory). The outcome is the simulator's own `stacking_success` observer."""
 
 import os
 import shutil
-import signal
 import subprocess
 import time
 
@@ -27,7 +26,7 @@ RUN_ROS2_CONTROL = os.environ.get("POSITRONIC_TEST_ROS2_CONTROL_STACKING") == "1
 
 
 @pytest.mark.parametrize("ros2_control", ["false", "true"])
-def test_the_scripted_expert_stacks(tmp_path, ros2_control):
+def test_the_scripted_expert_stacks(tmp_path, ros2_control, no_process_left):
     if ros2_control == "true" and not RUN_ROS2_CONTROL:
         pytest.skip("the ros2_control path misses chunk deadlines on a loaded 2-core machine (issue 14); "
                     "POSITRONIC_TEST_ROS2_CONTROL_STACKING=1 runs it")
@@ -38,8 +37,6 @@ def test_the_scripted_expert_stacks(tmp_path, ros2_control):
     from trajectory_msgs.msg import JointTrajectory
 
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    domain = int(env["ROS_DOMAIN_ID"])
-    already = set(ros_session.processes_in_domain(domain))
     log = open(tmp_path / "launch.log", "w")
     proc = subprocess.Popen(["ros2", "launch", "positronic_bringup", "sim.launch.py", "record:=false",
                              f"ros2_control:={ros2_control}"], env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -63,13 +60,5 @@ def test_the_scripted_expert_stacks(tmp_path, ros2_control):
             chunks = [msg for msg in seen["/arm_controller/joint_trajectory"] if msg.points]
             assert chunks and all(len(msg.points) > 1 for msg in chunks)
     finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        ros_session.stop_launch(proc)
         log.close()
-    left = ros_session.wait_domain_empty(domain, timeout=10, ignore=already)
-    for pid in left:
-        os.kill(pid, signal.SIGKILL)
-    assert not left, f"processes left running in the test's ROS domain: {left}"

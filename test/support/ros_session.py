@@ -165,3 +165,14 @@ def stop_processes(procs: list[subprocess.Popen], timeout: float = 30) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def stop_launch(proc: subprocess.Popen, timeout: float = 30) -> None:
+    """Ctrl-C to a `ros2 launch` started in a session of its own, as a user's terminal sends it to the whole group;
+    the group is killed if it outlives `timeout`."""
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
