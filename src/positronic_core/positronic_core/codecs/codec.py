@@ -12,15 +12,17 @@ Codecs use numpy only, so the client side and dataset tools can import them with
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from positronic_core.codecs.actions import ActionDecoder
 from positronic_core.codecs.image_resize import resize_with_padding
 from positronic_core.robot.commands import Action
+
+T = TypeVar("T")
 
 
 class ObservationError(ValueError):
@@ -30,6 +32,19 @@ class ObservationError(ValueError):
         super().__init__(message if index is None else f"observation {index}: {message}")
         self.detail = message
         self.index = index
+
+
+def encode_each(observations: Sequence[Mapping[str, Any]], encode_one: Callable[[Mapping[str, Any]], T]) -> list[T]:
+    """`encode_one` of each observation of a non-empty batch; an ObservationError names the observation's index."""
+    if len(observations) == 0:
+        raise ValueError("cannot encode an empty batch")
+    frames = []
+    for index, observation in enumerate(observations):
+        try:
+            frames.append(encode_one(observation))
+        except ObservationError as e:
+            raise ObservationError(e.detail, index) from None
+    return frames
 
 
 @dataclass(frozen=True)
@@ -127,14 +142,7 @@ class Codec:
 
     def encode(self, observations: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         """A batch of observations -> model-ready arrays (see the module docstring). Errors name the bad index."""
-        if len(observations) == 0:
-            raise ValueError("cannot encode an empty batch")
-        frames = []
-        for index, observation in enumerate(observations):
-            try:
-                frames.append(self.encode_frame(observation))
-            except ObservationError as e:
-                raise ObservationError(e.detail, index) from None
+        frames = encode_each(observations, self.encode_frame)
         batch: dict[str, Any] = {self.state_feature: np.stack([f[self.state_feature] for f in frames])}
         for image in self.images:
             pixels = np.stack([f[image.feature] for f in frames])  # (B, H, W, 3) uint8

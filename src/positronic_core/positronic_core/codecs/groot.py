@@ -24,7 +24,7 @@ import numpy as np
 
 from positronic_core.codecs.actions import AbsoluteEEPoseAction, AbsoluteEEPoseRot6dAction
 from positronic_core.codecs.catalog import DEFAULT_ACTION_FPS
-from positronic_core.codecs.codec import Codec, ImageInput, ObservationError, StateInput
+from positronic_core.codecs.codec import Codec, ImageInput, ObservationError, StateInput, encode_each
 from positronic_core.geometry import pose7_to_pose9
 from positronic_core.robot.commands import Action
 
@@ -98,14 +98,7 @@ class GrootCodec:
 
     def encode(self, observations: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         """A batch of protocol v1 observations -> GR00T's nested input. Errors name the bad observation."""
-        if len(observations) == 0:
-            raise ValueError("cannot encode an empty batch")
-        frames = []
-        for index, observation in enumerate(observations):
-            try:
-                frames.append(self._frame(observation))
-            except ObservationError as e:
-                raise ObservationError(e.detail, index) from None
+        frames = encode_each(observations, self._frame)
         state = {key: np.stack([f[key] for f in frames])[:, None, :]
                  for key in ("ee_pose", "grip", "joint_position") if key in frames[0]}
         return {
