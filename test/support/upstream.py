@@ -28,7 +28,7 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 
@@ -141,7 +141,33 @@ class _Child:
         self._stderr.close()
 
 
-class UpstreamClient:
+class ChildPeer:
+    """A peer living in a `_Child` process, stopped with it; usable in `with`."""
+
+    _child: _Child
+
+    def close(self) -> None:
+        self._child.stop()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class ChildCaller(ChildPeer):
+    """A peer answering one operation at a time: `call(op, **kwargs)` is its reply's value, or its UpstreamError."""
+
+    def call(self, op: str, timeout: float = 60.0, **kwargs: Any) -> Any:
+        self._child.write({"op": op, **kwargs})
+        reply = self._child.read(timeout)
+        if "error_type" in reply:
+            raise UpstreamError(reply["error_type"], reply["error"])
+        return reply["value"]
+
+
+class UpstreamClient(ChildCaller):
     """Upstream's `InferenceClient` / `RemotePolicy` in a child process, one call at a time.
 
     Every method returns JSON-plain data; exceptions raised by upstream come back as `UpstreamError`.
@@ -150,13 +176,6 @@ class UpstreamClient:
     def __init__(self, host: str, port: int, *, start_timeout: float = 60.0) -> None:
         self._child = _Child(["client", "--host", host, "--port", str(port)], "upstream client")
         self._child.read(start_timeout)  # {"ready": true} once upstream's modules are imported
-
-    def call(self, op: str, timeout: float = 60.0, **kwargs: Any) -> Any:
-        self._child.write({"op": op, **kwargs})
-        reply = self._child.read(timeout)
-        if "error_type" in reply:
-            raise UpstreamError(reply["error_type"], reply["error"])
-        return reply["value"]
 
     def list_models(self) -> list[str]:
         return self.call("list_models")
@@ -173,17 +192,8 @@ class UpstreamClient:
         """Round-trip seconds of `rounds` calls to `session.infer` on the guide observation."""
         return self.call("time_infer", timeout=60.0 + rounds, seed=seed, rounds=rounds, warmup=warmup)
 
-    def close(self) -> None:
-        self._child.stop()
 
-    def __enter__(self) -> UpstreamClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class UpstreamServer:
+class UpstreamServer(ChildPeer):
     """Upstream's `InferenceServer` on 127.0.0.1 and an ephemeral port, serving the toy policies of `serve`.
 
     Registry (upstream's default model is the *first* entry, not the latest):
@@ -209,15 +219,6 @@ class UpstreamServer:
                     self.close()
                     raise TimeoutError(f"upstream server on port {self.port} never answered") from None
                 time.sleep(0.05)
-
-    def close(self) -> None:
-        self._child.stop()
-
-    def __enter__(self) -> UpstreamServer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from upstream import REPO_ROOT, UpstreamError, _Child, _observation, serve_ops, time_session_infer
+from upstream import REPO_ROOT, ChildCaller, _Child, _observation, serve_ops, time_session_infer
 
 #: The 0.4.1 interpreter; POSITRONIC_UPSTREAM04_PYTHON overrides it.
 UPSTREAM04_PYTHON = Path(
@@ -41,7 +41,7 @@ def upstream04_missing_reason() -> str | None:
     return None
 
 
-class Upstream04Client:
+class Upstream04Client(ChildCaller):
     """0.4.1's `InferenceClient` on ws://host:port/api/v1/session in a child process, one call at a time.
 
     Every method returns JSON-plain data; exceptions raised by 0.4.1 come back as `UpstreamError`.
@@ -52,28 +52,12 @@ class Upstream04Client:
                              python=UPSTREAM04_PYTHON, script=Path(__file__).resolve())
         self._child.read(start_timeout)  # {"ready": true} once 0.4.1's modules are imported
 
-    def call(self, op: str, timeout: float = 60.0, **kwargs: Any) -> Any:
-        self._child.write({"op": op, **kwargs})
-        reply = self._child.read(timeout)
-        if "error_type" in reply:
-            raise UpstreamError(reply["error_type"], reply["error"])
-        return reply["value"]
-
     def new_session(self) -> dict[str, Any]:
         return self.call("new_session")
 
     def time_infer(self, seed: int, rounds: int, warmup: int = 10) -> list[float]:
         """Round-trip seconds of `rounds` raw `session.infer` calls on the guide observation (a session is open)."""
         return self.call("time_infer", timeout=60.0 + rounds, seed=seed, rounds=rounds, warmup=warmup)
-
-    def close(self) -> None:
-        self._child.stop()
-
-    def __enter__(self) -> Upstream04Client:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def run_upstream04_sim(host: str, port: int, output_dir: Path, *, sim_seconds: float,

@@ -26,14 +26,14 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from upstream import _Child
+from upstream import ChildPeer, _Child
 from upstream04 import UPSTREAM04_PYTHON
 
 CHUNK = 4
 FPS = 15.0
 
 
-class Upstream04Server:
+class Upstream04Server(ChildPeer):
     """One of 0.4.1's servers (`kind` "v2" or "v3") on 127.0.0.1 and an ephemeral port, until closed."""
 
     def __init__(self, kind: str, *, token: str | None = None, chunk: int = CHUNK, fps: float = FPS,
@@ -46,15 +46,6 @@ class Upstream04Server:
 
     def stderr_tail(self) -> str:
         return self._child.stderr_tail()
-
-    def close(self) -> None:
-        self._child.stop()
-
-    def __enter__(self) -> Upstream04Server:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 # ---------------------------------------------------------------------------------------------------------------
