@@ -53,6 +53,10 @@ def generate_launch_description() -> LaunchDescription:
     path_config = PathJoinSubstitution([share, "config", PythonExpression(
         ["'ros2_control.yaml' if '", arg("ros2_control"), "'.lower() == 'true' else 'sim.yaml'"])])
     sim_time = {"use_sim_time": ParameterValue(arg("use_sim_time"), value_type=bool)}
+    # ros2_control: the Python nodes take the simulator's clock as scene_mirror_node relays it, at 100 Hz instead of
+    # every physics step (see scene_mirror_node); the C++ nodes take it whole.
+    clock = [("/clock", PythonExpression(
+        ["'/sim/clock' if '", arg("ros2_control"), "'.lower() == 'true' else '/clock'"]))]
     ros_lib = PathJoinSubstitution([FindPackagePrefix("positronic_ros"), "lib", "positronic_ros"])
     # The URDF is generated from the simulator's own MJCF, so rviz shows exactly the simulated kinematics.
     urdf = ParameterValue(Command([PathJoinSubstitution([ros_lib, "sim_urdf"])]), value_type=str)
@@ -72,8 +76,8 @@ def generate_launch_description() -> LaunchDescription:
                          PathJoinSubstitution([share, "config", "mujoco_sim.yaml"])]),
         *controller_spawner(CONTROLLERS, controllers, condition=control),
         Node(package="positronic_ros", executable="scene_mirror_node", name="scene_mirror_node", output="screen",
-             condition=control, parameters=[config, {"use_sim_time": True, "model_file": mjcf}]),
-        Node(package="positronic_ros", executable="policy_node", name="policy_node", output="screen",
+             condition=control, parameters=[config, {"use_sim_time": False, "model_file": mjcf}]),
+        Node(package="positronic_ros", executable="policy_node", name="policy_node", output="screen", remappings=clock,
              parameters=[config, path_config, sim_time, {
                  "policy": arg("policy"), "host": arg("host"),
                  "port": ParameterValue(arg("port"), value_type=int),
@@ -81,7 +85,7 @@ def generate_launch_description() -> LaunchDescription:
                  "checkpoints_dir": ParameterValue(arg("checkpoints_dir"), value_type=str),
                  "checkpoint": ParameterValue(arg("checkpoint"), value_type=str)}]),
         Node(package="positronic_ros", executable="episode_driver_node", name="episode_driver_node",
-             output="screen", parameters=[config, sim_time, {
+             output="screen", remappings=clock, parameters=[config, sim_time, {
                  "mode": arg("mode"), "duration": ParameterValue(arg("duration"), value_type=float),
                  "iterations": ParameterValue(arg("iterations"), value_type=int),
                  "dataset_dir": PathJoinSubstitution([output_dir, "dataset"])}]),
@@ -89,7 +93,8 @@ def generate_launch_description() -> LaunchDescription:
         # would otherwise kill it 10 s after Ctrl-C (SIGTERM at 5 s, SIGKILL 5 s later), leaving that conversion to
         # the recorder's next start.
         Node(package="positronic_ros", executable="recorder_node", name="recorder_node", output="screen",
-             sigterm_timeout="35", condition=IfCondition(arg("record")), parameters=[config, sim_time, {
+             sigterm_timeout="35", condition=IfCondition(arg("record")), remappings=clock,
+             parameters=[config, sim_time, {
                  "output_dir": PathJoinSubstitution([output_dir, "bags"]),
                  "dataset_dir": PathJoinSubstitution([output_dir, "dataset"])}]),
         Node(package="robot_state_publisher", executable="robot_state_publisher", output="screen",

@@ -10,6 +10,7 @@ from typing import Any
 import rclpy
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.executors import Executor, ExternalShutdownException
+from rclpy.impl.implementation_singleton import rclpy_implementation
 from rclpy.node import Node
 
 
@@ -43,6 +44,11 @@ def spin(make_node: Callable[[], Node], args: list[str] | None = None,
             runner.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except rclpy_implementation.RCLError:
+        # Ctrl-C shuts the context down under whatever the executor was doing (waiting, or a callback publishing);
+        # that is the shutdown asked for, not a failure to report with a traceback and exit status 1.
+        if rclpy.ok():
+            raise
     finally:
         if node is not None:
             node.destroy_node()

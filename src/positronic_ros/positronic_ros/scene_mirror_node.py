@@ -6,6 +6,13 @@ MJCF from those (`SceneMirror`) and publishes `/ee_pose`, `/gripper/state`, `/ca
 `camera_info`, the stacking observers, the cubes' poses and `/sim/meta`, as `sim_node` does. `/sim/reset`
 (positronic_interfaces/ResetEpisode) homes the arm's controllers and resets the simulated world to the `home`
 keyframe with the cubes placed from the seed, through mujoco_ros2_control's `reset_world`.
+
+mujoco_ros2_control publishes `/clock` at every physics step (500 Hz of simulated time), and every rclpy node on sim
+time pays a Python callback per message: on two cores the policy, driver and recorder spent most of a core on the
+clock alone, and the policy's chunks reached the arm controller late. This node is the one Python subscriber: it
+runs on its own clock subscription (launch it with use_sim_time false), renders a frame each 1/camera_fps of
+simulated time, and relays the clock at `clock_relay_rate` Hz to `clock_relay_topic`, which the launch remaps the
+other Python nodes' `/clock` to.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from mujoco_ros2_control_msgs.msg import FreeJointState, FreeJointStateArray
 from mujoco_ros2_control_msgs.srv import ResetWorld
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
+from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float32, Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
@@ -58,10 +66,14 @@ class SceneMirrorNode(Node):
                               "The arm's joint_trajectory_controller, homed before a reset"))
         gripper_topic = str(param("gripper_command_topic", "/gripper_controller/commands",
                                   "The gripper's position controller, opened before a reset"))
+        relay_topic = str(param("clock_relay_topic", "/sim/clock", "Where the simulator's /clock is relayed"))
+        relay_rate = float(param("clock_relay_rate", 100.0, "Relayed clock messages per simulated second"))
         if not Path(model_file).is_file():
             raise ParameterError(f"parameter model_file must name the simulated MJCF, got {model_file!r}")
         if not self.camera_fps > 0:
             raise ParameterError(f"parameter camera_fps must be positive, got {self.camera_fps}")
+        if not relay_rate > 0:
+            raise ParameterError(f"parameter clock_relay_rate must be positive, got {relay_rate}")
         try:
             self.mirror = SceneMirror(Path(model_file), camera_size=(width, height), cameras=cameras,
                                       render_quality=quality)
@@ -73,12 +85,18 @@ class SceneMirrorNode(Node):
         self.fovy = {c: float(self.mirror.model.cam_fovy[self.mirror.model.camera(scene.CAMERAS[c][0]).id])
                      for c in cameras}
         self._stamp = None
+        #: Simulated time from /clock, and when the next frame and the next relayed clock are due in it.
+        self.sim_ns: int | None = None
+        self._frame_ns, self._relay_ns = round(1e9 / self.camera_fps), round(1e9 / relay_rate)
+        self._next_frame_ns = self._next_relay_ns = 0
         # The episode's red cube start is taken from the first cube poses measured after a reset.
         self._episode_from_ns: int | None = 0
 
         self.topics = SceneTopics(self, cameras, simulation_statics(quality, (width, height)))
         self.arm_pub = self.create_publisher(JointTrajectory, arm_topic, 10)
         self.gripper_pub = self.create_publisher(Float64MultiArray, gripper_topic, 10)
+        self.clock_pub = self.create_publisher(Clock, relay_topic, 10)
+        self.create_subscription(Clock, "/clock", self._on_clock, 10)
         self.create_subscription(JointState, "/mujoco_actuators_states", self._on_joints, 10)
         self.create_subscription(FreeJointStateArray, "/sim/free_joint_states", self._on_cubes, 10)
         # One thread (the renderer's GL context is bound to it). The reset awaits mujoco_ros2_control's service as
@@ -88,8 +106,20 @@ class SceneMirrorNode(Node):
                                                callback_group=MutuallyExclusiveCallbackGroup())
         self.create_service(ResetEpisode, "/sim/reset", self._on_reset,
                             callback_group=MutuallyExclusiveCallbackGroup())
-        self.create_timer(1.0 / self.camera_fps, self._render)
-        self.get_logger().info(f"mirroring {model_file}, cameras {cameras} at {self.camera_fps} Hz")
+        self.get_logger().info(f"mirroring {model_file}, cameras {cameras} at {self.camera_fps} Hz, /clock relayed "
+                               f"to {relay_topic} at {relay_rate:g} Hz")
+
+    def _on_clock(self, msg: Clock) -> None:
+        now = conversions.stamp_to_ns(msg.clock)
+        if self.sim_ns is not None and now < self.sim_ns:
+            self._next_frame_ns = self._next_relay_ns = now  # the world reset restarted simulated time
+        self.sim_ns = now
+        if now >= self._next_relay_ns:
+            self._next_relay_ns = now + self._relay_ns
+            self.clock_pub.publish(msg)
+        if now >= self._next_frame_ns:
+            self._next_frame_ns = now + self._frame_ns
+            self._render()
 
     def _on_joints(self, msg: JointState) -> None:
         self.mirror.set_joints(msg.name, msg.position)
@@ -156,7 +186,7 @@ class SceneMirrorNode(Node):
             return response
         self.seed = seed
         self.topics.ee_path.poses = []
-        self._episode_from_ns = self.get_clock().now().nanoseconds
+        self._episode_from_ns = self.sim_ns or 0
         response.success, response.message = True, f"scene reset with seed {seed}"
         return response
 

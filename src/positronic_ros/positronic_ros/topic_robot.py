@@ -132,7 +132,10 @@ class TopicRobot:
 
     def apply_chunk(self, actions: list[Action], requested_at_s: float) -> None:
         """One trajectory for the whole chunk, timed from its request. An empty chunk (or one that is no trajectory)
-        holds the arm (`hold`): the controller refuses an empty trajectory and would finish the previous one."""
+        holds the arm (`hold`): the controller refuses an empty trajectory and would finish the previous one.
+
+        What of the chunk is already past when it is sent is dropped (`JointChunk.ahead`) and the rest starts on
+        arrival (a zero stamp), so a late chunk is never refused as ending in the past."""
         q = self._measured_q()
         if q is None:
             return  # no joint state yet: nothing was sent, so there is nothing to hold
@@ -146,8 +149,9 @@ class TopicRobot:
             return
         if self.chunk_limit is not None and (chunk := self.chunk_limit(chunk)) is None:
             return  # the arm is held: its hold stands
+        chunk = chunk.ahead(max(0.0, self._now_ns() / 1e9 - requested_at_s), self.tick_s)
         msg = JointTrajectory(joint_names=self.joint_names)
-        msg.header.stamp = conversions.ns_to_stamp(round(requested_at_s * 1e9))
+        msg.header.stamp = conversions.ns_to_stamp(0)
         msg.points = [JointTrajectoryPoint(positions=[float(v) for v in positions],
                                            time_from_start=conversions.seconds_to_duration(t))
                       for t, positions in zip(chunk.times_s, chunk.positions, strict=True)]

@@ -28,6 +28,18 @@ class JointChunk:
     positions: np.ndarray
     grips: np.ndarray
 
+    def ahead(self, elapsed_s: float, tick_s: float) -> JointChunk:
+        """The waypoints still due `elapsed_s` after the chunk's start, timed from now.
+
+        A chunk that arrives late (a loaded machine, a slow model) keeps what is left of its plan instead of being
+        refused whole by a controller that will not start a trajectory ending in the past; one whose every waypoint
+        is past becomes its last waypoint, reached in a tick, so the arm still goes where the plan ends.
+        """
+        due = self.times_s > elapsed_s
+        if not due.any():
+            return JointChunk(np.array([tick_s]), self.positions[-1:], self.grips[-1:])
+        return JointChunk(self.times_s[due] - elapsed_s, self.positions[due], self.grips[due])
+
 
 def chunk_to_joints(actions: Sequence[Action], tick_s: float, measured_q: np.ndarray,
                     solve_ik: IKSolver | None = None) -> JointChunk:

@@ -46,3 +46,24 @@ def test_cartesian_targets_are_solved_by_the_arms_ik_along_the_chunk():
 def test_a_chunk_that_is_no_trajectory_is_refused_naming_why(actions, problem):
     with pytest.raises(ValueError, match=problem):
         chunk_to_joints(actions, TICK, HOME_Q)
+
+
+def test_a_late_chunk_keeps_the_waypoints_still_ahead_timed_from_now():
+    actions = [Action(JointPosition(HOME_Q + 0.01 * i), target_grip=i / 4, timestamp=0.2 * (i + 1)) for i in range(5)]
+    chunk = chunk_to_joints(actions, TICK, HOME_Q)
+
+    on_time = chunk.ahead(0.0, TICK)
+    np.testing.assert_allclose(on_time.times_s, chunk.times_s)
+
+    late = chunk.ahead(0.5, TICK)
+    np.testing.assert_allclose(late.times_s, [0.1, 0.3, 0.5])
+    np.testing.assert_allclose(late.positions, chunk.positions[2:])
+    np.testing.assert_allclose(late.grips, [0.5, 0.75, 1.0])
+
+
+def test_a_chunk_wholly_in_the_past_becomes_its_last_waypoint_in_a_tick():
+    actions = [Action(JointPosition(HOME_Q + 0.01 * i), target_grip=1.0, timestamp=0.1 * (i + 1)) for i in range(3)]
+    chunk = chunk_to_joints(actions, TICK, HOME_Q)
+    stale = chunk.ahead(0.31, TICK)
+    np.testing.assert_allclose(stale.times_s, [TICK])
+    np.testing.assert_allclose(stale.positions, [HOME_Q + 0.02])
