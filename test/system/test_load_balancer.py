@@ -1,0 +1,102 @@
+"""docker/'s nginx balancer with the shipped configuration (docker/nginx/nginx.conf.template), run here with Debian's
+nginx on loopback in front of two real `positronic-policy-server` replicas: sessions spread over both and stay on
+theirs, the model listing and health agree through the balancer, and a replica killed with SIGKILL mid-run costs
+exactly the sessions it held."""
+
+import json
+import shutil
+import signal
+import sys
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+from nginx_balancer import balancer, nginx_binary, replicas
+
+from positronic_core.wire.client import InferenceClient, InferenceError
+
+pytestmark = pytest.mark.skipif(nginx_binary() is None, reason="no nginx here (`make test` installs Debian's nginx)")
+
+STUCK_S = 30.0
+OBS = {"robot_state.ee_pose": np.array([0.4, 0.1, 0.3, 0.0, 1.0, 0.0, 0.0]), "grip": np.float32(0.0)}
+
+
+def _get(port: int, path: str) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=STUCK_S) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as e:
+        with e:
+            return e.code, json.load(e)
+
+
+def _replica_port(session) -> int:
+    # The ready frame names the port of the server that holds the session, i.e. which replica.
+    return session.meta["port"]
+
+
+def test_sessions_spread_and_a_killed_replica_costs_only_its_own(tmp_path):
+    with replicas(2, ["--backend=hold_pose", "--preload=True"], tmp_path) as (a, b), \
+            balancer([a.address, b.address], tmp_path / "nginx") as (port, _):
+        assert _get(port, "/api/v1/health") == (200, {"status": "ready"})
+        listing = _get(port, "/api/v1/models")
+        assert listing == _get(a.port, "/api/v1/models") == _get(b.port, "/api/v1/models") == (200, {"models": ["1"]})
+
+        client = InferenceClient("127.0.0.1", port, infer_timeout=STUCK_S, handshake_timeout=STUCK_S)
+        sessions = [client.new_session() for _ in range(4)]
+        try:
+            # least_conn: each new session goes to the replica holding fewer.
+            held = {r.port: [s for s in sessions if _replica_port(s) == r.port] for r in (a, b)}
+            assert {p: len(ss) for p, ss in held.items()} == {a.port: 2, b.port: 2}
+            for session in sessions:  # and every frame of a session reaches the replica that greeted it
+                for _ in range(3):
+                    assert len(session.infer(OBS)) == 1
+
+            a.process.send_signal(signal.SIGKILL)
+            a.process.wait(timeout=STUCK_S)
+            for session in held[a.port]:
+                with pytest.raises(InferenceError, match=f"policy server at 127.0.0.1:{port} closed the session"):
+                    session.infer(OBS)
+            for session in held[b.port]:  # the survivor's sessions do not notice
+                assert len(session.infer(OBS)) == 1
+
+            # New sessions: the dead replica refuses the connection, nginx moves on to the live one.
+            for _ in range(3):
+                session = client.new_session()
+                sessions.append(session)
+                assert _replica_port(session) == b.port
+                assert len(session.infer(OBS)) == 1
+            assert _get(port, "/api/v1/health") == (200, {"status": "ready"})
+            assert _get(port, "/api/v1/models") == listing
+        finally:
+            for session in sessions:
+                session.close()
+
+
+def test_replicas_sharing_a_checkpoints_directory_list_the_same_models_through_the_balancer(tmp_path):
+    # The openpi backend lists its directory without importing a model stack (its vendor command never runs: no
+    # session opens here); every backend lists checkpoints the same way.
+    checkpoints = tmp_path / "checkpoints"
+    for step in ("000100", "000200"):
+        (checkpoints / step).mkdir(parents=True)
+    args = ["--backend=openpi", f"--checkpoints_dir={checkpoints}", f"--vendor_cwd={tmp_path}",
+            f"--vendor_command={sys.executable} -c pass {{port}} {{checkpoint_dir}}"]
+    with replicas(2, args, tmp_path) as (a, b), balancer([a.address, b.address], tmp_path / "nginx") as (port, log):
+
+        def every_view() -> list[tuple[int, dict]]:
+            # Four through the balancer: with no session open, least_conn takes turns, so both replicas answer.
+            return [_get(p, "/api/v1/models") for p in (a.port, b.port, port, port, port, port)]
+
+        assert every_view() == [(200, {"models": ["000100", "000200"]})] * 6
+        (checkpoints / "000300").mkdir()  # a training run writes a new checkpoint: every replica sees it at once
+        assert every_view() == [(200, {"models": ["000100", "000200", "000300"]})] * 6
+        assert _get(port, "/api/v1/health") == (200, {"status": "ready"})
+
+        shutil.rmtree(checkpoints)
+        checkpoints.mkdir()
+        # Neither replica can serve: nginx tries both (a 503 passes the request on) and answers the last 503.
+        assert _get(port, "/api/v1/health") == (503, {"status": "error", "message": "no models to serve"})
+    answered = {line.split("upstream=")[1].split()[0] for line in log.read_text().splitlines()
+                if "GET /api/v1/models" in line}
+    assert answered == {a.address, b.address}, "the balancer's log names which replica answered"
