@@ -22,13 +22,17 @@ STUCK_S = 30.0
 OBS = {"robot_state.ee_pose": np.array([0.4, 0.1, 0.3, 0.0, 1.0, 0.0, 0.0]), "grip": np.float32(0.0)}
 
 
-def _get(port: int, path: str) -> tuple[int, dict]:
+def _get(port: int, path: str, token: str | None = None) -> tuple[int, dict | str]:
+    """(HTTP status, JSON body or, for a refusal in plain text, the text)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers)
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=STUCK_S) as response:
+        with urllib.request.urlopen(request, timeout=STUCK_S) as response:
             return response.status, json.load(response)
     except urllib.error.HTTPError as e:
         with e:
-            return e.code, json.load(e)
+            body = e.read().decode()
+            return e.code, json.loads(body) if e.headers["Content-Type"] == "application/json" else body
 
 
 def _replica_port(session) -> int:
@@ -37,13 +41,17 @@ def _replica_port(session) -> int:
 
 
 def test_sessions_spread_and_a_killed_replica_costs_only_its_own(tmp_path):
-    with replicas(2, ["--backend=hold_pose", "--preload=True"], tmp_path) as (a, b), \
-            balancer([a.address, b.address], tmp_path / "nginx") as (port, _):
-        assert _get(port, "/api/v1/health") == (200, {"status": "ready"})
-        listing = _get(port, "/api/v1/models")
-        assert listing == _get(a.port, "/api/v1/models") == _get(b.port, "/api/v1/models") == (200, {"models": ["1"]})
+    token = "s3cret"
+    args = ["--backend=hold_pose", "--preload=True", f"--auth_token={token}"]
+    with replicas(2, args, tmp_path) as (a, b), balancer([a.address, b.address], tmp_path / "nginx") as (port, _):
+        assert _get(port, "/api/v1/health") == (200, {"status": "ready"})  # open to probes
+        # The bearer token passes through nginx to the replica that checks it.
+        assert _get(port, "/api/v1/models")[0] == 401
+        listing = _get(port, "/api/v1/models", token)
+        assert listing == _get(a.port, "/api/v1/models", token) == _get(b.port, "/api/v1/models", token) == (
+            200, {"models": ["1"]})
 
-        client = InferenceClient("127.0.0.1", port, infer_timeout=STUCK_S, handshake_timeout=STUCK_S)
+        client = InferenceClient("127.0.0.1", port, token=token, infer_timeout=STUCK_S, handshake_timeout=STUCK_S)
         sessions = [client.new_session() for _ in range(4)]
         try:
             # least_conn: each new session goes to the replica holding fewer.
@@ -70,7 +78,7 @@ def test_sessions_spread_and_a_killed_replica_costs_only_its_own(tmp_path):
                 assert _replica_port(session) == b.port
                 assert len(session.infer(OBS)) == 1
             assert _get(port, "/api/v1/health") == (200, {"status": "ready"})
-            assert _get(port, "/api/v1/models") == listing
+            assert _get(port, "/api/v1/models", token) == listing
         finally:
             for session in sessions:
                 session.close()
