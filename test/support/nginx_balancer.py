@@ -55,6 +55,17 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def established_connections(port: int) -> int:
+    """Open TCP connections to 127.0.0.1:`port` (from /proc/net/tcp): the sessions a replica holds, plus any HTTP
+    request in flight."""
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local_port, state = int(fields[1].rsplit(":", 1)[1], 16), fields[3]
+        count += local_port == port and state == "01"  # 01: ESTABLISHED
+    return count
+
+
 def _wait_listening(port: int, process: subprocess.Popen, what: str) -> None:
     deadline = time.monotonic() + STUCK_S
     while True:

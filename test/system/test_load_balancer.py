@@ -1,19 +1,24 @@
 """docker/'s nginx balancer with the shipped configuration (docker/nginx/nginx.conf.template), run here with Debian's
 nginx on loopback in front of two real `positronic-policy-server` replicas: sessions spread over both and stay on
 theirs, the model listing and health agree through the balancer, and a replica killed with SIGKILL mid-run costs
-exactly the sessions it held."""
+exactly the sessions it held: for `positronic-inference sim`, the episode under way on it (discarded, one error line),
+while the run on the other replica records all of its episodes."""
 
 import json
 import shutil
 import signal
+import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
-from nginx_balancer import balancer, nginx_binary, replicas
+from nginx_balancer import balancer, established_connections, nginx_binary, replicas
 
+from positronic_core.dataset.reader import Dataset
 from positronic_core.wire.client import InferenceClient, InferenceError
 
 pytestmark = pytest.mark.skipif(nginx_binary() is None, reason="no nginx here (`make test` installs Debian's nginx)")
@@ -110,3 +115,46 @@ def test_replicas_sharing_a_checkpoints_directory_list_the_same_models_through_t
     answered = {line.split("upstream=")[1].split()[0] for line in log.read_text().splitlines()
                 if "GET /api/v1/models" in line}
     assert answered == {a.address, b.address}, "the balancer's log names which replica answered"
+
+
+def test_a_replica_killed_mid_episode_costs_the_run_on_it_that_episode_only(tmp_path):
+    """Two `positronic-inference sim` runs through the balancer, one per replica; one replica dies mid-episode."""
+    with replicas(2, ["--backend=hold_pose", "--preload=True"], tmp_path) as (a, b), \
+            balancer([a.address, b.address], tmp_path / "nginx") as (port, _):
+        outputs = [tmp_path / f"run{i}" for i in range(2)]
+        runs = [subprocess.Popen(
+            [str(Path(sys.executable).parent / "positronic-inference"), "sim", "--policy=.remote",
+             "--policy.host=127.0.0.1", f"--policy.port={port}", f"--output_dir={out}", "--driver.num_iterations=2",
+             "--driver.simulation_time=4", "--camera_width=96", "--camera_height=72"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for out in outputs]
+        try:
+            # Both first episodes under way, one on each replica (a session lasts seconds; a lone HTTP request
+            # would not hold for a whole second).
+            deadline, held_since = time.monotonic() + 240, None
+            while held_since is None or time.monotonic() - held_since < 1.0:
+                assert time.monotonic() < deadline, "the runs never held a session on each replica"
+                assert all(run.poll() is None for run in runs), [run.stderr.read() for run in runs if run.poll()]
+                both = established_connections(a.port) and established_connections(b.port)
+                held_since = (held_since or time.monotonic()) if both else None
+                time.sleep(0.1)
+            a.process.send_signal(signal.SIGKILL)
+            results = []
+            for run in runs:
+                stdout, stderr = run.communicate(timeout=240)
+                results.append((run.returncode, stdout, stderr))
+        finally:
+            for run in runs:
+                if run.poll() is None:
+                    run.kill()
+                    run.communicate(timeout=30)
+    failed = [i for i, (code, _, _) in enumerate(results) if code != 0]
+    assert len(failed) == 1, results
+    (lost,), (kept,) = failed, {0, 1} - set(failed)
+    code, stdout, stderr = results[lost]
+    assert code == 1 and "Traceback" not in stderr
+    assert f"policy server at 127.0.0.1:{port} dropped the session during inference" in stderr
+    assert "1 interrupted episode discarded" in stdout
+    assert not outputs[lost].exists() or not list(Dataset(outputs[lost]))  # nothing half written
+    # The other run never noticed: both its episodes recorded, the second one on the survivor.
+    assert results[kept][0] == 0, results[kept][2]
+    assert [episode.id for episode in Dataset(outputs[kept])] == [0, 1]
