@@ -10,9 +10,10 @@ CORE := src/positronic_core
 RECORDINGS ?= recordings/sim
 SIM_FLAGS ?=
 # Debian packages the tests drive: a virtual screen for the DearPyGui consoles, Chromium for the review page,
-# OSMesa as the software-GL fallback when EGL is unavailable, and a C++ compiler and CMake for colcon to build
-# positronic_interfaces.
-SYSTEM_PACKAGES := xvfb xauth chromium libosmesa6 libegl1 libgl1 g++ cmake
+# OSMesa as the software-GL fallback when EGL is unavailable, a C++ compiler and CMake for colcon to build
+# positronic_interfaces, and nginx for docker/'s load balancer configuration, which test_load_balancer.py runs on
+# loopback (on a systemd host the package also starts its default site on port 80: `systemctl disable --now nginx`).
+SYSTEM_PACKAGES := xvfb xauth chromium libosmesa6 libegl1 libgl1 g++ cmake nginx
 
 # ROS 2 Jazzy for the ROS half of the workspace, one of two ways (force one with `make test ROS=wheels`):
 # - system: a full Jazzy at $(ROS_PREFIX) (launch, the ros2 command line, rosbag2_py, cv_bridge) built for Python

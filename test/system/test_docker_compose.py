@@ -1,7 +1,8 @@
 """docker/compose.yaml and its Dockerfiles against the real server: no Docker engine runs here, so the compose file is
 parsed and every service's entry point, with the README's `docker compose run` arguments, is checked against
 `positronic-policy-server`'s real flags and command line; the LeRobot one is run outside Docker as the container
-runs it."""
+runs it. The replicated `policy-server` and its nginx `balancer` are checked the same way (the balancer's nginx
+itself runs on loopback in test_load_balancer.py)."""
 
 import inspect
 import json
@@ -24,6 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ROOT / "docker"
 COMPOSE = yaml.safe_load((DOCKER / "compose.yaml").read_text())
 SERVICES = {"lerobot-server": "lerobot", "groot-server": "groot", "openpi-server": "openpi"}
+#: docker compose up --scale policy-server=N balancer
+REPLICATED = {"policy-server", "balancer"}
 SERVER_FLAGS = set(inspect.signature(policy_server.serve).parameters)
 BIN = Path(sys.executable).parent
 STUCK_S = 120
@@ -69,7 +72,7 @@ def _flags(args: list[str]) -> dict[str, str]:
 
 def test_the_three_services_of_the_inference_guide_each_in_the_readme():
     # The robot side's `ros` service is checked by test_docker_ros.py.
-    assert set(COMPOSE["services"]) - {"ros"} == set(SERVICES)
+    assert set(COMPOSE["services"]) - {"ros"} - REPLICATED == set(SERVICES)
     assert set(README_COMMANDS) - {"ros"} == set(SERVICES)
     assert README_COMMANDS["groot-server"][0] == "ee_rot6d_joints"  # the variant, positional, as the guide writes it
 
@@ -156,3 +159,80 @@ def test_docker_compose_config_accepts_the_file(tmp_path):
     config = json.loads(done.stdout)
     for service, backend in SERVICES.items():
         assert f"--backend={backend}" in config["services"][service]["entrypoint"]
+
+
+def _replica_command(family_service: str) -> list[str]:
+    """The replicas' arguments, with POSITRONIC_SERVER_ARGS set to the README's for that family's service."""
+    args = shlex.join(README_COMMANDS[family_service])
+    # Compose splits a string `command` into words as a shell would (no expansion: `~` stays for the server).
+    return shlex.split(_interpolate(COMPOSE["services"]["policy-server"]["command"], {"POSITRONIC_SERVER_ARGS": args}))
+
+
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_replicas_run_a_family_image_as_its_service_does_and_publish_no_port(service):
+    replica, single = COMPOSE["services"]["policy-server"], COMPOSE["services"][service]
+    family = {"POSITRONIC_FAMILY": SERVICES[service]}
+    assert _interpolate(replica["image"], family) == single["image"]
+    assert _interpolate(replica["build"]["dockerfile"], family) == single["build"]["dockerfile"]
+    assert "entrypoint" not in replica  # the image's, i.e. the family's (checked against compose above)
+    # The same checkpoints and cache mounts, environment and GPU as the single server: every replica lists the same
+    # models. Only the balancer publishes a port.
+    assert (replica["volumes"], replica["environment"], replica["deploy"]) == (
+        single["volumes"], single["environment"], single["deploy"])
+    assert replica["ports"] == []
+    command = _replica_command(service)
+    assert "--preload=True" in command  # healthy once the default model is in memory
+    assert set(_flags(command)) <= SERVER_FLAGS
+    argv = [*single["entrypoint"], *command, "--help"]
+    done = subprocess.run([str(BIN / argv[0]), *argv[1:]], capture_output=True, text=True, timeout=STUCK_S)
+    assert done.returncode == 0, done.stderr
+
+
+def test_replica_healthcheck_passes_on_a_ready_server_only(tmp_path):
+    """The compose healthcheck's own command, run against real servers (the container's port 8000 becomes theirs)."""
+    from positronic_core.models.checkpoints import CheckpointRegistry
+    from positronic_core.serve.backends.hold_pose import HoldPoseModel, HoldPoseSource
+    from positronic_core.serve.checkpoint_source import CheckpointSource
+    from positronic_core.serve.server import running_server
+
+    kind, program, *args = COMPOSE["services"]["policy-server"]["healthcheck"]["test"]
+    assert (kind, program) == ("CMD", "python")
+
+    def check(port: int) -> int:
+        argv = [sys.executable, *(a.replace("127.0.0.1:8000", f"127.0.0.1:{port}") for a in args)]
+        assert argv[1:] != args, "the healthcheck no longer asks port 8000"
+        return subprocess.run(argv, capture_output=True, timeout=STUCK_S).returncode
+
+    with running_server(HoldPoseSource()) as ready:
+        port = ready.port
+        assert check(port) == 0
+    empty = CheckpointSource(CheckpointRegistry(tmp_path), lambda path, progress: HoldPoseModel())
+    with running_server(empty) as unready:  # health 503: no model to serve
+        assert check(unready.port) != 0
+    assert check(port) != 0  # nothing listens there any more
+
+
+def test_balancer_renders_the_shipped_template_in_front_of_the_replicas():
+    balancer = COMPOSE["services"]["balancer"]
+    assert balancer["image"].startswith("nginx:")  # the official image, whose entry point renders templates
+    env = balancer["environment"]
+    template = DOCKER / "nginx" / "nginx.conf.template"
+    mounts = [volume.split(":") for volume in balancer["volumes"]]
+    assert [str((DOCKER / m[0]).resolve()) for m in mounts] == [str(template)]
+    # /etc/nginx/templates/X.template renders to $NGINX_ENVSUBST_OUTPUT_DIR/X: nginx's own configuration file.
+    assert mounts[0][1] == "/etc/nginx/templates/nginx.conf.template"
+    assert env["NGINX_ENVSUBST_OUTPUT_DIR"] == "/etc/nginx"
+    assert set(re.findall(r"\$\{(\w+)\}", template.read_text())) <= set(env)
+    # The upstream is the replicas' service on the server's port; nginx listens where the port is published.
+    host, port = env["POSITRONIC_POLICY_SERVER"].split(":")
+    assert host == "policy-server" and int(port) == inspect.signature(policy_server.serve).parameters["port"].default
+    assert "--port" not in str(COMPOSE["services"]["policy-server"]["command"])
+    (published,) = balancer["ports"]
+    address, _, container_port = _interpolate(published, {}).split(":")
+    assert address == "127.0.0.1" and container_port == env["POSITRONIC_BALANCER_LISTEN"]
+    assert balancer["depends_on"] == {"policy-server": {"condition": "service_healthy"}}
+
+
+def test_readme_says_how_to_run_replicas_and_where_the_balancer_listens():
+    text = (ROOT / "README.md").read_text()
+    assert "docker compose up --scale policy-server=" in text and "balancer" in text

@@ -111,12 +111,14 @@ def serve(checkpoints_dir: str | None = None, codec: str = "ee", backend: str = 
           batching: bool = True, max_loaded_models: int = 1, max_frame_mb: float = 32.0,
           auth_token: str | None = None, insecure: bool = False, openpi_port: int | None = None,
           openpi_layout: str = "ee", vendor_command: str | None = None, vendor_cwd: str | None = None,
-          vendor_timeout_s: float = 600.0, variant: str | None = None) -> None:
+          vendor_timeout_s: float = 600.0, variant: str | None = None, preload: bool = False) -> None:
     """Serve policies over Positronic's WebSocket inference protocol v1.
 
     Clients connect to ws://HOST:PORT/api/v1/session (the default model) or /api/v1/session/<model_id>;
-    `curl http://HOST:PORT/api/v1/models` lists the model ids. Upstream positronic 0.2.x and 0.4.x clients connect
-    unchanged; 0.4.x: `positronic-inference sim --policy=.remote --policy.address.host=HOST
+    `curl http://HOST:PORT/api/v1/models` lists the model ids. `GET /api/v1/health` (no token needed) answers 200
+    {"status": "ready"} when sessions may come, else 503 with "loading" (see --preload) or "error" (no model to
+    serve, or the preload failed); for load balancers and container health checks. Upstream positronic 0.2.x and
+    0.4.x clients connect unchanged; 0.4.x: `positronic-inference sim --policy=.remote --policy.address.host=HOST
     --policy.address.port=PORT` (it always opens the default model).
 
     Flags:
@@ -179,6 +181,9 @@ def serve(checkpoints_dir: str | None = None, codec: str = "ee", backend: str = 
                               /gr00t).
       --vendor_timeout_s=600  How long a starting vendor server may take to answer before the session gets an
                               error (big checkpoints load and compile for minutes).
+      --preload=False         Load the default model as the server starts, so the first session does not wait for
+                              it; /api/v1/health says "loading" (503) until it is in memory. For replicas behind a
+                              load balancer (docker/compose.yaml's policy-server).
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("websockets").setLevel(logging.WARNING)
@@ -194,7 +199,7 @@ def serve(checkpoints_dir: str | None = None, codec: str = "ee", backend: str = 
         config = ServerConfig(host=host, port=int(port), max_frame_bytes=int(max_frame_mb * 1024 * 1024),
                               batching=bool(batching), max_loaded_models=int(max_loaded_models), auth_token=token,
                               insecure=bool(insecure), openpi_port=None if openpi_port is None else int(openpi_port),
-                              openpi_layout=str(openpi_layout))
+                              openpi_layout=str(openpi_layout), preload=bool(preload))
         server = PolicyServer(source, config)
     except (UsageError, TokenConfigError, MissingDependencyError, FileNotFoundError, LookupError, ValueError) as e:
         raise SystemExit(f"{PROG}: error: {e}") from None

@@ -1,4 +1,5 @@
-"""The protocol v1 policy server: `GET /api/v1/models` and WebSocket sessions on `/api/v1/session[/<model_id>]`.
+"""The protocol v1 policy server: `GET /api/v1/models` and WebSocket sessions on `/api/v1/session[/<model_id>]`,
+with `GET /api/v1/health` for balancers and orchestrators (`serve.readiness`).
 
 Plus what upstream 0.4.x clients need to use it (see `wire.messages`): 403 on a root upgrade, `POST
 /api/v1/keepalive`, and a declared client stack in the handshake meta.
@@ -38,6 +39,7 @@ from positronic_core.serve.model import ModelSource
 from positronic_core.serve.model_pool import ModelPool
 from positronic_core.serve.openpi_endpoint import OpenpiEndpoint
 from positronic_core.serve.openpi_layout import get_layout
+from positronic_core.serve.readiness import Readiness
 from positronic_core.wire import messages
 from positronic_core.wire.envelope import DEFAULT_LIMITS, Limits, WireError, packb, unpackb
 
@@ -78,6 +80,8 @@ class ServerConfig:
     openpi_port: int | None = None
     #: How that endpoint reads `observation/state`: a codec name (`serve.openpi_layout.get_layout`).
     openpi_layout: str = "ee"
+    #: Load the default model as the server starts; health says `loading` until it is in memory.
+    preload: bool = False
 
 
 class PolicyServer:
@@ -86,6 +90,8 @@ class PolicyServer:
         self.source = source
         self.config = config
         self.pool = ModelPool(source, batching=config.batching, max_loaded=config.max_loaded_models)
+        self.readiness = Readiness(source, config.preload)
+        self._preload_task: asyncio.Task | None = None
         self.openpi: OpenpiEndpoint | None = None
         if config.openpi_port is not None:
             if config.openpi_port and config.openpi_port == config.port:
@@ -124,6 +130,26 @@ class PolicyServer:
                 await self._server.wait_closed()
                 self._server = None
                 raise BindError(self.config.host, self.config.openpi_port, e) from e
+        if self.config.preload:
+            self._preload_task = asyncio.get_running_loop().create_task(self._preload())
+
+    async def _preload(self) -> None:
+        """Loads the default model like a session would, and leaves it loaded (idle, within the pool's budget)."""
+        try:
+            model_id = self.source.resolve(None)
+
+            async def progress(message: str) -> None:
+                self.readiness.loading(message)
+
+            self.readiness.loading(f"loading model {model_id}")
+            entry = await self.pool.acquire(model_id, progress)
+        except Exception as e:
+            log.error("preloading the default model failed: %s: %s", type(e).__name__, e)
+            self.readiness.failed(f"preloading the default model failed: {type(e).__name__}: {e}"[:2000])
+            return
+        await self.pool.release(entry)
+        self.readiness.loaded()
+        log.info("preloaded model %s; ready", model_id)
 
     async def serve_forever(self) -> None:
         """Serve until cancelled, starting first unless `start` already did."""
@@ -138,6 +164,8 @@ class PolicyServer:
             await self.stop()
 
     async def stop(self) -> None:
+        if self._preload_task is not None:
+            self._preload_task.cancel()
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
@@ -151,10 +179,15 @@ class PolicyServer:
             # Upstream 0.4.x's probe: a 403 on the root upgrade is how it tells a session server from anything
             # else on the port, so this answers before any token check (a 401 would read as a final refusal).
             return connection.respond(HTTPStatus.FORBIDDEN, f"sessions open on {messages.SESSION_PATH}\n")
+        authorized = auth.is_authorized(request.headers.get("Authorization"), self.config.auth_token)
+        if path == messages.HEALTH_PATH:
+            # Open to probes, which carry no token (docker's healthcheck, a balancer); the reason is for operators.
+            health = self.readiness.health()
+            return _json_response(connection, health.body(with_message=authorized), health.http_status)
         is_session = path == messages.SESSION_PATH or path.startswith(messages.SESSION_PATH + "/")
         if path not in (messages.MODELS_PATH, messages.KEEPALIVE_PATH) and not is_session:
             return connection.respond(HTTPStatus.NOT_FOUND, f"no route {path}\n")
-        if not auth.is_authorized(request.headers.get("Authorization"), self.config.auth_token):
+        if not authorized:
             response = connection.respond(HTTPStatus.UNAUTHORIZED, "missing or wrong bearer token\n")
             response.headers["WWW-Authenticate"] = "Bearer"
             return response
@@ -248,8 +281,8 @@ class PolicyServer:
             pass
 
 
-def _json_response(connection: ServerConnection, body: Any) -> Response:
-    response = connection.respond(HTTPStatus.OK, json.dumps(body))
+def _json_response(connection: ServerConnection, body: Any, status: HTTPStatus = HTTPStatus.OK) -> Response:
+    response = connection.respond(status, json.dumps(body))
     del response.headers["Content-Type"]
     response.headers["Content-Type"] = "application/json"
     return response

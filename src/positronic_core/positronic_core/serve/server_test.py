@@ -388,3 +388,72 @@ def test_models_beyond_the_budget_are_unloaded_once_idle():
             assert third.infer(OBS)
             assert set(server.pool._loaded) == {"3"}
         assert source.loads == ["1", "2", "3"]
+
+
+def _health(port, token=None):
+    """(HTTP status, JSON body) of GET /api/v1/health."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/health", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=STUCK_S) as response:
+            assert response.headers["Content-Type"] == "application/json"
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as e:
+        with e:
+            return e.code, json.load(e)
+
+
+def test_health_is_ready_at_once_without_preload_and_needs_no_token():
+    with running_server(HoldPoseSource(), ServerConfig(port=0, auth_token="s3cret")) as server:
+        assert _health(server.port) == (200, {"status": "ready"})
+
+
+def _health_until(port, done, token=None):
+    deadline = time.monotonic() + STUCK_S
+    while not done(health := _health(port, token)):
+        assert time.monotonic() < deadline, f"health stayed {health}"
+        time.sleep(0.01)
+    return health
+
+
+def test_preload_reports_loading_with_its_progress_then_ready_with_the_model_loaded_once(monkeypatch):
+    monkeypatch.setattr(model_pool, "PROGRESS_INTERVAL_S", 0.01)
+    release = threading.Event()
+
+    class SlowSource(HoldPoseSource):
+        def load(self, model_id, progress):
+            progress("reading weights")
+            assert release.wait(STUCK_S), "the test never released the load"
+            return super().load(model_id, progress)
+
+    source = SlowSource(["1", "2"])
+    with running_server(source, ServerConfig(port=0, preload=True)) as server:
+        # The loader's own words reach the health answer, as they reach a waiting session.
+        assert _health_until(server.port, lambda h: h[1].get("message") == "reading weights") == (
+            503, {"status": "loading", "message": "reading weights"})
+        release.set()
+        assert _health_until(server.port, lambda h: h[0] != 503) == (200, {"status": "ready"})
+        # A session gets the preloaded model without loading it again.
+        with InferenceClient("127.0.0.1", server.port).new_session() as session:
+            assert session.statuses == [] and session.meta["model_id"] == "2"
+        assert source.loads == ["2"]
+
+
+def test_failed_preload_is_an_error_whose_reason_only_a_token_holder_reads():
+    class BrokenSource(HoldPoseSource):
+        def load(self, model_id, progress):
+            raise OSError("model.safetensors is truncated")
+
+    config = ServerConfig(port=0, preload=True, auth_token="s3cret")
+    with running_server(BrokenSource(), config) as server:
+        assert _health_until(server.port, lambda h: h[1]["status"] != "loading") == (503, {"status": "error"})
+        status, body = _health(server.port, token="s3cret")
+        assert status == 503 and "truncated" in body["message"]
+
+
+def test_health_is_an_error_while_the_checkpoints_directory_lists_nothing(tmp_path):
+    source = CheckpointSource(CheckpointRegistry(tmp_path), lambda path, progress: HoldPoseModel())
+    with running_server(source) as server:
+        assert _health(server.port) == (503, {"status": "error", "message": "no models to serve"})
+        (tmp_path / "000100" / "pretrained_model").mkdir(parents=True)
+        assert _health(server.port) == (200, {"status": "ready"})

@@ -145,15 +145,24 @@ class InferenceSession:
             raise InferenceError(f"policy server at {self.client.where} sent nothing for {timeout:.0f} s "
                                  f"during {during} ({self._model})") from None
         except ConnectionClosed as e:
-            raise InferenceError(f"policy server at {self.client.where} closed the session during {during} "
-                                 f"({self._model}): code {e.rcvd.code if e.rcvd else 'none'} "
-                                 f"{e.rcvd.reason if e.rcvd else ''}".rstrip()) from None
+            raise self._closed(e, during) from None
         if isinstance(frame, str):
             raise InferenceError(f"policy server at {self.client.where} sent a text frame; protocol v1 is binary")
         try:
             return unpackb(frame)
         except WireError as e:
             raise InferenceError(f"policy server at {self.client.where} sent a bad frame: {e}") from None
+
+    def _closed(self, e: ConnectionClosed, during: str) -> InferenceError:
+        if e.rcvd is None:
+            # No close frame: the server process died (behind a load balancer, the replica that held the session;
+            # the balancer then closes our connection) or the network dropped. A new session may well succeed.
+            return InferenceError(
+                f"policy server at {self.client.where} dropped the session during {during} ({self._model}) without "
+                "closing it: the server, or the load-balanced replica holding the session, stopped or became "
+                "unreachable")
+        return InferenceError(f"policy server at {self.client.where} closed the session during {during} "
+                              f"({self._model}): code {e.rcvd.code} {e.rcvd.reason}".rstrip())
 
     def _handshake(self) -> dict[str, Any]:
         while True:
@@ -181,8 +190,8 @@ class InferenceSession:
         """Sends one observation and returns the reply's `result` (a list of actions, a single action, or None)."""
         try:
             self._ws.send(packb(self.protocol.request(observation)))
-        except ConnectionClosed:
-            raise InferenceError(f"policy server at {self.client.where} closed the session ({self._model})") from None
+        except ConnectionClosed as e:
+            raise self._closed(e, "inference") from None
         started = time.perf_counter()
         reply = self._recv(self.client.infer_timeout, "inference")
         self.last_latency_s = time.perf_counter() - started

@@ -25,6 +25,8 @@ CLOSE_MESSAGE_TOO_BIG = 1009
 MODELS_PATH = "/api/v1/models"
 SESSION_PATH = "/api/v1/session"
 KEEPALIVE_PATH = "/api/v1/keepalive"
+#: Open without a token, for probes: 200 `{"status": "ready"}` when sessions may come, else 503 (`serve.readiness`).
+HEALTH_PATH = "/api/v1/health"
 #: Upstream 0.4.x's `RemotePolicy` refuses a server that declares no client processor stack. This is the stack
 #: upstream's own v1 servers declared. 0.4.x rebuilds its chunked schedule at the handshake meta's `action_fps` (every
 #: model of ours declares it and stamps action i of a chunk at i / action_fps): each chunk's absolute targets play one
