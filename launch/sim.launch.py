@@ -57,6 +57,11 @@ def generate_launch_description() -> LaunchDescription:
     # every physics step (see scene_mirror_node); the C++ nodes take it whole.
     clock = [("/clock", PythonExpression(
         ["'/sim/clock' if '", arg("ros2_control"), "'.lower() == 'true' else '/clock'"]))]
+    # ros2_control: the arm's commands are the chunks' trajectories; the recorder keeps them under the command topic
+    # a bag converts (as real.launch.py does).
+    recorded_command = [("/command/joint_trajectory", PythonExpression(
+        ["'/arm_controller/joint_trajectory' if '", arg("ros2_control"),
+         "'.lower() == 'true' else '/command/joint_trajectory'"]))]
     ros_lib = PathJoinSubstitution([FindPackagePrefix("positronic_ros"), "lib", "positronic_ros"])
     # The URDF is generated from the simulator's own MJCF, so rviz shows exactly the simulated kinematics.
     urdf = ParameterValue(Command([PathJoinSubstitution([ros_lib, "sim_urdf"])]), value_type=str)
@@ -93,7 +98,7 @@ def generate_launch_description() -> LaunchDescription:
         # would otherwise kill it 10 s after Ctrl-C (SIGTERM at 5 s, SIGKILL 5 s later), leaving that conversion to
         # the recorder's next start.
         Node(package="positronic_ros", executable="recorder_node", name="recorder_node", output="screen",
-             sigterm_timeout="35", condition=IfCondition(arg("record")), remappings=clock,
+             sigterm_timeout="35", condition=IfCondition(arg("record")), remappings=clock + recorded_command,
              parameters=[config, sim_time, {
                  "output_dir": PathJoinSubstitution([output_dir, "bags"]),
                  "dataset_dir": PathJoinSubstitution([output_dir, "dataset"])}]),
