@@ -136,7 +136,7 @@ class PolicyNode(Node):
             if list(limits.joint_names) != joint_names:
                 raise ParameterError(f"parameter safety_config limits {list(limits.joint_names)}, but joint_names "
                                      f"is {joint_names}")
-            self.guard = SafetyGuard(self.robot, limits, clock, 1.0 / self.policy_fps)
+            self.guard = SafetyGuard(self.robot, limits, clock, 1.0 / self.policy_fps, chunked=chunks is not None)
             self.robot.chunk_limit = self.guard.limit_chunk
         # A live robot's tick must never wait for a model: inference runs on a worker, a failure holds the arm
         # until the next episode, and two ticks of plan are kept in hand against latency jitter.

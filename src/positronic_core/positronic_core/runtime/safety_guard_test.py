@@ -190,3 +190,19 @@ def test_a_whole_chunk_is_limited_from_the_measured_joints_and_refused_while_hel
     assert [n for n, _, _ in sink.samples] == ["safety.limited"]
     guard.hold("operator")
     assert guard.limit_chunk(JointChunk(times, far, np.zeros(2))) is None
+
+
+def test_with_chunks_a_clip_is_recorded_once_for_the_chunk_not_again_per_tick():
+    clock = Clock()
+    arm = Arm(clock)
+    guard = SafetyGuard(arm, load_limits(CONFIG), clock, TICK, chunked=True)
+    sink = Sink()
+    guard.start_episode(sink)
+    far = HOME + [1.0, 0, 0, 0, 0, 0, 0]
+    guard.limit_chunk(JointChunk(np.array([TICK, 2 * TICK]), np.stack([far, far]), np.zeros(2)))
+    guard.apply(_step(far))  # the tick's action: only its grip moves anything
+    assert [n for n, _, _ in sink.samples] == ["safety.limited"]
+    assert arm.sent == [("apply", pytest.approx(far))]
+    guard.hold("operator")
+    guard.apply(_step(far))
+    assert arm.sent[-1][0] == "hold"
