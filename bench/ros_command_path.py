@@ -50,11 +50,11 @@ class Probe:
         self.requested: list[int] = []
         node.create_subscription(Clock, "/clock", self._on_clock, 10)
         node.create_subscription(Image, "/camera/wrist/image_raw", self._on_frame, qos_profile_sensor_data)
+        node.create_subscription(String, "/policy/timeline", self._on_timeline, 50)
         if ros2_control:
             node.create_subscription(JointTrajectory, "/arm_controller/joint_trajectory", self._on_trajectory, 10)
             node.create_subscription(Float64MultiArray, "/gripper_controller/commands", self._on_tick, 10)
         else:
-            node.create_subscription(String, "/policy/timeline", self._on_timeline, 50)
             node.create_subscription(PoseStamped, "/command/pose", self._on_pose, 10)
 
     def _sim_now(self) -> int:
@@ -78,8 +78,10 @@ class Probe:
             self.latencies_ms.append((time.monotonic_ns() - captured) / 1e6)
 
     def _on_trajectory(self, msg) -> None:
-        if msg.points:
-            self._chunk_arrived(msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec)
+        # A chunk's trajectory starts on arrival (a zero stamp): it is matched to the request the timeline announced.
+        if msg.points and self.requested:
+            self._chunk_arrived(self.requested.pop())
+            self.requested.clear()
 
     def _on_timeline(self, msg) -> None:
         sample = json.loads(msg.data)
