@@ -48,6 +48,7 @@ class Probe:
         self.latencies_ms: list[float] = []
         self.ticks_ns: list[int] = []
         self.requested: list[int] = []
+        self.arrivals: list[int] = []  # wall ns of each chunk trajectory's arrival (ros2_control)
         node.create_subscription(Clock, "/clock", self._on_clock, 10)
         node.create_subscription(Image, "/camera/wrist/image_raw", self._on_frame, qos_profile_sensor_data)
         node.create_subscription(String, "/policy/timeline", self._on_timeline, 50)
@@ -71,17 +72,25 @@ class Probe:
         i = bisect_right(sims, sim_ns)
         return self.clock[i - 1][1] if i else None
 
-    def _chunk_arrived(self, requested_ns: int) -> None:
+    def _chunk_arrived(self, requested_ns: int, arrived_wall_ns: int) -> None:
         i = bisect_right(self.frames, requested_ns)
         captured = self._wall_at(self.frames[i - 1]) if i else None
         if captured is not None:
-            self.latencies_ms.append((time.monotonic_ns() - captured) / 1e6)
+            self.latencies_ms.append((arrived_wall_ns - captured) / 1e6)
 
     def _on_trajectory(self, msg) -> None:
-        # A chunk's trajectory starts on arrival (a zero stamp): it is matched to the request the timeline announced.
-        if msg.points and self.requested:
-            self._chunk_arrived(self.requested.pop())
-            self.requested.clear()
+        # A chunk's trajectory starts on arrival (a zero stamp) and is sent before the timeline announces its
+        # request: each is matched afterwards (`match_trajectories`).
+        if msg.points:
+            self.arrivals.append(time.monotonic_ns())
+
+    def match_trajectories(self) -> None:
+        """Each request announced on the timeline, paired with the first trajectory that arrived after it."""
+        for requested_ns in self.requested:
+            asked = self._wall_at(requested_ns)
+            i = bisect_right(self.arrivals, asked) if asked is not None else len(self.arrivals)
+            if i < len(self.arrivals):
+                self._chunk_arrived(requested_ns, self.arrivals[i])
 
     def _on_timeline(self, msg) -> None:
         sample = json.loads(msg.data)
@@ -91,7 +100,7 @@ class Probe:
     def _on_pose(self, msg) -> None:
         self._on_tick(msg)
         if self.requested:
-            self._chunk_arrived(self.requested.pop())
+            self._chunk_arrived(self.requested.pop(), time.monotonic_ns())
             self.requested.clear()
 
     def _on_tick(self, msg) -> None:
@@ -128,6 +137,8 @@ def measure(ros2_control: bool, seconds: float) -> dict[str, float]:
             executor.spin_once(timeout_sec=0.1)
         executor.shutdown()
         node.destroy_node()
+        if ros2_control:
+            probe.match_trajectories()
     finally:
         rclpy.shutdown(context=context)
         os.killpg(launch.pid, signal.SIGINT)
@@ -137,8 +148,10 @@ def measure(ros2_control: bool, seconds: float) -> dict[str, float]:
             os.killpg(launch.pid, signal.SIGKILL)
     intervals_ms = np.diff(probe.ticks_ns) / 1e6
     latencies = np.array(probe.latencies_ms)
-    return {"chunks": len(latencies), "latency_p50_ms": float(np.percentile(latencies, 50)) if len(latencies) else
-            float("nan"), "latency_p99_ms": float(np.percentile(latencies, 99)) if len(latencies) else float("nan"),
+    (sim0, wall0), (sim1, wall1) = probe.clock[0], probe.clock[-1]
+    return {"sim_per_wall": (sim1 - sim0) / max(wall1 - wall0, 1), "chunks": len(latencies),
+            "latency_p50_ms": float(np.percentile(latencies, 50)) if len(latencies) else float("nan"),
+            "latency_p99_ms": float(np.percentile(latencies, 99)) if len(latencies) else float("nan"),
             "ticks": len(intervals_ms), "interval_mean_ms": float(intervals_ms.mean()),
             "jitter_std_ms": float(intervals_ms.std()),
             "jitter_p99_ms": float(np.percentile(np.abs(intervals_ms - TICK_S * 1000), 99))}
@@ -149,11 +162,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0, help="wall seconds of episode listened to per path")
     args = parser.parse_args()
     rows = {"plain": measure(False, args.seconds), "ros2_control": measure(True, args.seconds)}
-    print(f"{'path':14}{'chunks':>7}{'p50 ms':>9}{'p99 ms':>9}{'ticks':>7}{'mean dt':>9}{'jitter sd':>11}"
-          f"{'|dt-66.7| p99':>15}")
+    # sim/wall: simulated seconds per wall second; below 1 the simulator (rendering, physics) lags real time, and
+    # wall latencies stretch with it.
+    print(f"{'path':14}{'sim/wall':>9}{'chunks':>7}{'p50 ms':>9}{'p99 ms':>9}{'ticks':>7}{'mean dt':>9}"
+          f"{'jitter sd':>11}{'|dt-66.7| p99':>15}")
     for path, r in rows.items():
-        print(f"{path:14}{r['chunks']:>7}{r['latency_p50_ms']:>9.1f}{r['latency_p99_ms']:>9.1f}{r['ticks']:>7}"
-              f"{r['interval_mean_ms']:>9.1f}{r['jitter_std_ms']:>11.1f}{r['jitter_p99_ms']:>15.1f}")
+        print(f"{path:14}{r['sim_per_wall']:>9.2f}{r['chunks']:>7}{r['latency_p50_ms']:>9.1f}"
+              f"{r['latency_p99_ms']:>9.1f}{r['ticks']:>7}{r['interval_mean_ms']:>9.1f}{r['jitter_std_ms']:>11.1f}"
+              f"{r['jitter_p99_ms']:>15.1f}")
     plain, control = rows["plain"], rows["ros2_control"]
     print(f"ros2_control / plain: latency p50 x{control['latency_p50_ms'] / plain['latency_p50_ms']:.2f}, "
           f"jitter sd x{control['jitter_std_ms'] / max(plain['jitter_std_ms'], 1e-9):.2f}")
