@@ -295,7 +295,7 @@ def main() -> None:
     print(f"Round trip through a stand-in vendor server: 2 x 224x224x3 uint8 images, a chunk of {HORIZON} actions; "
           f"{args.blocks} interleaved blocks of {args.rounds}")
     print(f"{'backend':10s} {'direct median ms':>17s} {'via us median ms':>17s} {'added ms':>9s} {'ratio':>6s} "
-          f"{'via us p99 ms':>14s}  target: added <= {TARGET_ADDED_MS:g} ms")
+          f"{'direct p90 ms':>14s} {'via us p90 ms':>14s}  target: added <= {TARGET_ADDED_MS:g} ms")
     hop = float(np.median(latencies[("our hop alone", "")])) * 1000.0
     for backend in BACKENDS:
         direct = np.asarray(latencies[(backend, "direct")]) * 1000.0
@@ -303,7 +303,8 @@ def main() -> None:
         added = float(np.median(via_us) - np.median(direct))
         verdict = "PASS" if added <= TARGET_ADDED_MS else "FAIL"
         print(f"{backend:10s} {np.median(direct):17.3f} {np.median(via_us):17.3f} {added:9.3f} "
-              f"{np.median(via_us) / np.median(direct):6.2f} {np.percentile(via_us, 99):14.3f}  {verdict}")
+              f"{np.median(via_us) / np.median(direct):6.2f} {np.percentile(direct, 90):14.3f} "
+              f"{np.percentile(via_us, 90):14.3f}  {verdict}")
         print(f"{'':10s} of which our hop alone (client -> server, null model): {hop:.3f} ms; translation and the "
               f"vendor client: {added - hop:.3f} ms")
         endpoint = float(np.median(latencies[(backend, "openpi endpoint")])) * 1000.0

@@ -26,6 +26,27 @@ def quat_wxyz_to_matrix(q: np.ndarray) -> np.ndarray:
     )
 
 
+def quat_wxyz_to_matrices(q: np.ndarray) -> np.ndarray:
+    """(N, 4) quaternions -> (N, 3, 3) rotation matrices, each bit for bit `quat_wxyz_to_matrix` of its row (the same
+    float64 operations in the same order), for decoding a whole action chunk at once."""
+    q = np.asarray(q, dtype=np.float64).reshape(-1, 4)
+    w, x, y, z = q.T
+    norm = np.sqrt(w * w + x * x + y * y + z * z)
+    norm[norm == 0.0] = np.nan  # a zero quaternion gives NaNs, as the one-row version does
+    w, x, y, z = w / norm, x / norm, y / norm, z / norm
+    out = np.empty((len(q), 3, 3))
+    out[:, 0, 0] = 1 - 2 * (y * y + z * z)
+    out[:, 0, 1] = 2 * (x * y - z * w)
+    out[:, 0, 2] = 2 * (x * z + y * w)
+    out[:, 1, 0] = 2 * (x * y + z * w)
+    out[:, 1, 1] = 1 - 2 * (x * x + z * z)
+    out[:, 1, 2] = 2 * (y * z - x * w)
+    out[:, 2, 0] = 2 * (x * z - y * w)
+    out[:, 2, 1] = 2 * (y * z + x * w)
+    out[:, 2, 2] = 1 - 2 * (x * x + y * y)
+    return out
+
+
 def matrix_to_quat_wxyz(m: np.ndarray) -> np.ndarray:
     """Shepperd's method; the result has w >= 0 so equal rotations compare equal."""
     m = np.asarray(m, dtype=np.float64)
@@ -95,6 +116,28 @@ def rot6d_to_matrix(v: np.ndarray) -> np.ndarray:
         raise ValueError(f"a 6D rotation's rows are parallel: {v.tolist()}")
     bx, by, bz = bx / norm, by / norm, bz / norm
     return np.array([[ax, ay, az], [bx, by, bz], [ay * bz - az * by, az * bx - ax * bz, ax * by - ay * bx]])
+
+
+def rot6d_to_matrices(v: np.ndarray) -> np.ndarray:
+    """(N, 6) 6D rotations -> (N, 3, 3) matrices, each bit for bit `rot6d_to_matrix` of its row, with its errors
+    (naming the first bad row)."""
+    v = np.asarray(v, dtype=np.float64).reshape(-1, 6)
+    bad = ~np.isfinite(v).all(axis=1)
+    if bad.any():
+        raise ValueError(f"a 6D rotation contains a non-finite value: {v[bad.argmax()].tolist()}")
+    ax, ay, az, bx, by, bz = v.T
+    norm = np.sqrt(ax * ax + ay * ay + az * az)
+    if (norm < 1e-9).any():
+        raise ValueError(f"a 6D rotation's first row is zero: {v[(norm < 1e-9).argmax()].tolist()}")
+    ax, ay, az = ax / norm, ay / norm, az / norm
+    along = ax * bx + ay * by + az * bz
+    bx, by, bz = bx - along * ax, by - along * ay, bz - along * az
+    norm = np.sqrt(bx * bx + by * by + bz * bz)
+    if (norm < 1e-9).any():
+        raise ValueError(f"a 6D rotation's rows are parallel: {v[(norm < 1e-9).argmax()].tolist()}")
+    bx, by, bz = bx / norm, by / norm, bz / norm
+    rows = (ax, ay, az, bx, by, bz, ay * bz - az * by, az * bx - ax * bz, ax * by - ay * bx)
+    return np.stack(rows, axis=1).reshape(-1, 3, 3)
 
 
 def pose7_to_pose9(pose7: np.ndarray) -> np.ndarray:

@@ -7,7 +7,9 @@ from positronic_core.geometry import (
     pose7_to_pose9,
     pose7_to_pose12,
     pose9_to_pose12,
+    quat_wxyz_to_matrices,
     quat_wxyz_to_matrix,
+    rot6d_to_matrices,
     rot6d_to_matrix,
 )
 
@@ -75,3 +77,20 @@ def test_pose9_carries_translation_and_round_trips_to_pose12():
         assert pose9.shape == (9,)
         np.testing.assert_array_equal(pose9[:3], pose7[:3])
         np.testing.assert_allclose(pose9_to_pose12(pose9), pose7_to_pose12(pose7), atol=1e-12)
+
+
+def test_chunk_conversions_match_the_one_row_ones_bit_for_bit():
+    rng = np.random.default_rng(7)
+    quats, rot6ds = rng.normal(size=(50, 4)), rng.normal(size=(50, 6))
+    for quat, matrix in zip(quats, quat_wxyz_to_matrices(quats), strict=True):
+        assert np.array_equal(quat_wxyz_to_matrix(quat), matrix)
+    for rot6d, matrix in zip(rot6ds, rot6d_to_matrices(rot6ds), strict=True):
+        assert np.array_equal(rot6d_to_matrix(rot6d), matrix)
+
+
+def test_chunk_rot6d_names_its_first_bad_row():
+    rows = np.array([[1.0, 0, 0, 0, 1, 0], [0, 0, 0, 0, 1, 0], [1, 0, 0, 2, 0, 0]])
+    with pytest.raises(ValueError, match=r"first row is zero: \[0.0, 0.0, 0.0, 0.0, 1.0, 0.0\]"):
+        rot6d_to_matrices(rows)
+    with pytest.raises(ValueError, match="rows are parallel"):
+        rot6d_to_matrices(rows[[0, 2]])

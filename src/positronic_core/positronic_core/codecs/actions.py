@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from positronic_core.geometry import matrix_to_quat_wxyz, matrix_to_rot6d, pose9_to_pose12, quat_wxyz_to_matrix
+from positronic_core.geometry import matrix_to_quat_wxyz, matrix_to_rot6d, quat_wxyz_to_matrices, rot6d_to_matrices
 from positronic_core.robot.commands import Action, CartesianPosition, JointPosition, RobotCommand, finite_vector
 
 
@@ -24,7 +24,23 @@ class ActionDecoder(Protocol):
 
     def decode(self, vector: np.ndarray, observation: Mapping[str, Any]) -> tuple[RobotCommand, float]: ...
 
+    def decode_chunk(self, rows: np.ndarray, observation: Mapping[str, Any]) -> list[tuple[RobotCommand, float]]:
+        """`decode` of each row of a (T, dim) chunk, computed for all rows at once (a server decodes one chunk per
+        request, and per-row numpy calls cost more than their arithmetic)."""
+        ...
+
     def encode(self, action: Action) -> np.ndarray: ...
+
+
+def _finite_rows(rows: np.ndarray, dim: int, name: str) -> np.ndarray:
+    """(T, dim) float64 rows; for a non-finite value, the error `finite_vector` gives for the first row holding one."""
+    rows = np.asarray(rows, dtype=np.float64)
+    if rows.ndim != 2 or rows.shape[1] != dim:
+        raise ValueError(f"{name}s must be ({dim},) rows, got shape {rows.shape}")
+    bad = ~np.isfinite(rows).all(axis=1)
+    if bad.any():
+        finite_vector(rows[bad.argmax()], dim, name)
+    return rows
 
 
 @dataclass(frozen=True)
@@ -39,14 +55,18 @@ class AbsoluteEEPoseAction:
     names: tuple[str, ...] = ("x", "y", "z", "qw", "qx", "qy", "qz", "grip")
 
     def decode(self, vector: np.ndarray, observation: Mapping[str, Any]) -> tuple[RobotCommand, float]:
-        vector = finite_vector(vector, self.dim, "end-effector pose action")
-        quat = vector[3:7]
-        if float(quat @ quat) < 1e-12:
-            raise ValueError(f"end-effector pose action has a zero quaternion: {quat.tolist()}")
-        pose = np.empty(12)
-        pose[:3] = vector[:3]
-        pose[3:] = quat_wxyz_to_matrix(quat).reshape(9)  # normalises the quaternion
-        return CartesianPosition(pose), float(vector[7])
+        return self.decode_chunk(finite_vector(vector, self.dim, "end-effector pose action")[None], observation)[0]
+
+    def decode_chunk(self, rows: np.ndarray, observation: Mapping[str, Any]) -> list[tuple[RobotCommand, float]]:
+        rows = _finite_rows(rows, self.dim, "end-effector pose action")
+        quats = rows[:, 3:7]
+        zero = (quats * quats).sum(axis=1) < 1e-12
+        if zero.any():
+            raise ValueError(f"end-effector pose action has a zero quaternion: {quats[zero.argmax()].tolist()}")
+        poses = np.empty((len(rows), 12))
+        poses[:, :3] = rows[:, :3]
+        poses[:, 3:] = quat_wxyz_to_matrices(quats).reshape(-1, 9)  # normalises the quaternions
+        return [(CartesianPosition(pose), grip) for pose, grip in zip(poses, rows[:, 7].tolist(), strict=True)]
 
     def encode(self, action: Action) -> np.ndarray:
         if not isinstance(action.command, CartesianPosition):
@@ -67,7 +87,14 @@ class AbsoluteEEPoseRot6dAction:
 
     def decode(self, vector: np.ndarray, observation: Mapping[str, Any]) -> tuple[RobotCommand, float]:
         vector = finite_vector(vector, self.dim, "end-effector pose (6D rotation) action")
-        return CartesianPosition(pose9_to_pose12(vector[:9])), float(vector[9])
+        return self.decode_chunk(vector[None], observation)[0]
+
+    def decode_chunk(self, rows: np.ndarray, observation: Mapping[str, Any]) -> list[tuple[RobotCommand, float]]:
+        rows = _finite_rows(rows, self.dim, "end-effector pose (6D rotation) action")
+        poses = np.empty((len(rows), 12))
+        poses[:, :3] = rows[:, :3]
+        poses[:, 3:] = rot6d_to_matrices(rows[:, 3:9]).reshape(-1, 9)  # orthonormalises each rotation
+        return [(CartesianPosition(pose), grip) for pose, grip in zip(poses, rows[:, 9].tolist(), strict=True)]
 
     def encode(self, action: Action) -> np.ndarray:
         if not isinstance(action.command, CartesianPosition):
@@ -86,6 +113,10 @@ class AbsoluteJointsAction:
     def decode(self, vector: np.ndarray, observation: Mapping[str, Any]) -> tuple[RobotCommand, float]:
         vector = finite_vector(vector, self.dim, "joint position action")
         return JointPosition(vector[:7]), float(vector[7])
+
+    def decode_chunk(self, rows: np.ndarray, observation: Mapping[str, Any]) -> list[tuple[RobotCommand, float]]:
+        rows = _finite_rows(rows, self.dim, "joint position action")
+        return [(JointPosition(row[:7]), grip) for row, grip in zip(rows, rows[:, 7].tolist(), strict=True)]
 
     def encode(self, action: Action) -> np.ndarray:
         if not isinstance(action.command, JointPosition):

@@ -160,11 +160,8 @@ class Codec:
                 f"codec {self.name!r} decodes ({self.action.dim},) action vectors, got an output of shape "
                 f"{np.shape(model_output)}"
             )
-        actions = []
-        for i, row in enumerate(rows):
-            command, grip = self.action.decode(row, observation)
-            actions.append(Action(command=command, target_grip=grip, timestamp=i / self.action_fps))
-        return actions
+        return [Action(command=command, target_grip=grip, timestamp=i / self.action_fps)
+                for i, (command, grip) in enumerate(self.action.decode_chunk(rows, observation))]
 
     def encode_action(self, action: Action) -> np.ndarray:
         """A recorded action -> the model's float32 target vector (the inverse of `decode`)."""

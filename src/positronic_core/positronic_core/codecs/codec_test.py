@@ -116,6 +116,11 @@ def test_decode_refuses_bad_outputs():
         EE.decode(np.array([0.5, 0, 0.4, 0, 0, 0, 0, 0]), obs)
     with pytest.raises(ValueError, match="non-finite"):
         EE.decode(np.array([np.nan, 0, 0.4, 1, 0, 0, 0, 0]), obs)
+    # In a chunk, the error names the first bad row's values.
+    chunk = np.tile([0.5, 0, 0.4, 1, 0, 0, 0, 0], (5, 1))
+    chunk[3, 4:6] = [np.inf, 7.0]
+    with pytest.raises(ValueError, match=r"non-finite value: \[0.5, 0.0, 0.4, 1.0, inf, 7.0"):
+        EE.decode(chunk, obs)
 
 
 def test_ee_action_round_trips():

@@ -14,7 +14,9 @@ send again), so every request here has a bound and a timed-out socket is replace
 
 from __future__ import annotations
 
+import functools
 import io
+import math
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -23,8 +25,11 @@ import msgpack
 import numpy as np
 import zmq
 
+from positronic_core.wire.envelope import raw_bytes
+
 NDARRAY_TAG = "__ndarray_class__"
 NPY_FIELD = "as_npy"
+_NPY_MAGIC = b"\x93NUMPY"
 #: GR00T's own client waits this long for a reply.
 DEFAULT_TIMEOUT_S = 15.0
 # How often a waiting request checks whether the server is still alive (so a crash is an error at once, not after
@@ -40,11 +45,54 @@ class GrootTimeoutError(GrootWireError):
     pass
 
 
+@functools.lru_cache(maxsize=64)
+def _npy_header(dtype: np.dtype, shape: tuple[int, ...]) -> bytes:
+    """What `np.save` writes before a C-ordered array's bytes, built by numpy's own format writer once per layout
+    (formatting it costs more than packing a small array)."""
+    out = io.BytesIO()
+    header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape}
+    np.lib.format.write_array_header_1_0(out, header)
+    return out.getvalue()
+
+
+def _to_npy(array: np.ndarray) -> bytes:
+    """`array` in the .npy format: byte for byte what `np.save(..., allow_pickle=False)` writes for a C-ordered
+    array (others travel C-ordered, which `np.load` reads back the same)."""
+    if array.dtype.hasobject:  # refused rather than travelling as a pickle, as np.save without pickle does
+        raise ValueError(f"cannot send an array of dtype {array.dtype} (it holds Python objects)")
+    return b"".join((_npy_header(array.dtype, array.shape), raw_bytes(array)))
+
+
+@functools.lru_cache(maxsize=64)
+def _npy_layout(header: bytes) -> tuple[np.dtype, tuple[int, ...], bool]:
+    """dtype, shape and Fortran order of a .npy header, parsed (safely, by numpy's reader) once per layout."""
+    stream = io.BytesIO(header)
+    version = np.lib.format.read_magic(stream)
+    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, fortran_order, dtype = read(stream)
+    if dtype.hasobject:
+        raise ValueError(f"arrays of dtype {dtype} hold Python objects and are refused")
+    return dtype, shape, fortran_order
+
+
+def _from_npy(payload: bytes) -> np.ndarray:
+    """A .npy payload's array (read-only: a view of the payload), what `np.load(..., allow_pickle=False)` reads."""
+    if not payload.startswith(_NPY_MAGIC) or len(payload) < 10:
+        raise ValueError("not in the .npy format")
+    # The header length field: 2 bytes in version 1.0, 4 from version 2.0 on.
+    length_bytes = 2 if payload[6] == 1 else 4
+    data_start = 8 + length_bytes + int.from_bytes(payload[8:8 + length_bytes], "little")
+    dtype, shape, fortran_order = _npy_layout(payload[:data_start])
+    count = math.prod(shape)
+    if len(payload) - data_start != count * dtype.itemsize:
+        raise ValueError(f"{len(payload) - data_start} data bytes for shape {shape} of {dtype}")
+    array = np.frombuffer(payload, dtype=dtype, count=count, offset=data_start)
+    return array.reshape(shape[::-1]).transpose() if fortran_order else array.reshape(shape)
+
+
 def _encode_default(obj: Any) -> Any:
     if isinstance(obj, np.ndarray):
-        out = io.BytesIO()
-        np.save(out, obj, allow_pickle=False)  # object arrays raise here instead of travelling as pickles
-        return {NDARRAY_TAG: True, NPY_FIELD: out.getvalue()}
+        return {NDARRAY_TAG: True, NPY_FIELD: _to_npy(obj)}
     if isinstance(obj, np.generic):
         return obj.item()
     raise TypeError(f"cannot encode {type(obj).__name__} for the GR00T server")
@@ -53,7 +101,7 @@ def _encode_default(obj: Any) -> Any:
 def _decode_hook(obj: dict) -> Any:
     if obj.get(NDARRAY_TAG) is True:
         try:
-            return np.load(io.BytesIO(obj[NPY_FIELD]), allow_pickle=False)
+            return _from_npy(obj[NPY_FIELD])
         except (KeyError, TypeError, ValueError, OSError) as e:
             raise GrootWireError(f"malformed array in a GR00T reply: {e}") from None
     return obj

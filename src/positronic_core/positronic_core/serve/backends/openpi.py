@@ -24,11 +24,11 @@ from typing import Any
 
 import numpy as np
 from websockets.exceptions import ConnectionClosed, WebSocketException
-from websockets.sync.client import ClientConnection, connect
 
 from positronic_core.codecs.codec import Codec
 from positronic_core.models.checkpoints import OPENPI_LAYOUT, CheckpointRegistry
 from positronic_core.robot.commands import Action
+from positronic_core.serve.backends.blocking_websocket import BlockingWebSocket
 from positronic_core.serve.vendor_process import VendorProcess
 from positronic_core.serve.vendor_source import VendorSource
 from positronic_core.wire.envelope import WireError, packb, unpackb
@@ -64,9 +64,7 @@ class OpenpiConnection:
         self.infer_timeout_s = infer_timeout_s
         # No keepalive pings: openpi's server computes on its event loop and cannot answer them meanwhile (a
         # first JAX compile takes minutes); lock-step replies under `infer_timeout_s` are the liveness check.
-        self._ws: ClientConnection = connect(f"ws://{self.where}", compression=None, open_timeout=open_timeout_s,
-                                             max_size=max_frame_bytes, ping_interval=None, close_timeout=1,
-                                             legacy=True)
+        self._ws = BlockingWebSocket(host, port, open_timeout_s=open_timeout_s, max_size=max_frame_bytes)
         try:
             self.metadata = self._decode(self._ws.recv(timeout=open_timeout_s), "metadata")
         except BaseException:
@@ -96,6 +94,10 @@ class OpenpiConnection:
         if not isinstance(document, dict):
             raise OpenpiError(f"the openpi server sent a {what} that is not a map")
         return document
+
+    def is_open(self) -> bool:
+        """False if the server closed the connection while it was idle (say, unanswered pings): reconnect."""
+        return self._ws.is_open()
 
     def close(self) -> None:
         self._ws.close()
@@ -159,6 +161,8 @@ class OpenpiModel:
         if not self._process.alive():
             raise OpenpiError(self._process.exit_message())
         try:
+            if self._connection is not None and not self._connection.is_open():
+                self._drop_connection()
             if self._connection is None:
                 self._connection = self._connect()
             return self._connection.infer(encoded)

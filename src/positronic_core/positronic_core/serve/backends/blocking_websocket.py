@@ -1,0 +1,134 @@
+"""A WebSocket client for strict lock-step use from one thread, reading its socket in the caller's thread.
+
+websockets' own sync client reads on a background thread and hands each message to the caller through a
+condition: one more thread switch per reply, which on a loaded machine costs a few tenths of a millisecond of every
+vendor round trip. Here websockets' sans-I/O protocol runs on a blocking socket (TCP_NODELAY) read by whoever waits
+for a message. Nothing reads while nobody waits, so a server's keepalive pings go unanswered while the connection
+is idle and the server may close it: `send` first takes in what arrived meanwhile (answering pings) and reports a
+connection closed in the meantime, so the caller can reconnect before sending a request (`is_open`).
+"""
+
+from __future__ import annotations
+
+import collections
+import select
+import socket
+import time
+
+from websockets.client import ClientProtocol
+from websockets.exceptions import ConnectionClosed, ConnectionClosedError
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Response
+from websockets.protocol import State
+from websockets.uri import parse_uri
+
+_READ_BYTES = 1 << 18
+
+
+class BlockingWebSocket:
+    def __init__(self, host: str, port: int, *, open_timeout_s: float, max_size: int | None,
+                 send_timeout_s: float = 30.0) -> None:
+        self.send_timeout_s = send_timeout_s
+        self._socket = socket.create_connection((host, port), timeout=open_timeout_s)
+        self._events: collections.deque = collections.deque()
+        try:
+            self._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._protocol = ClientProtocol(parse_uri(f"ws://{host}:{port}"), max_size=max_size)
+            self._protocol.send_request(self._protocol.connect())
+            self._flush()
+            deadline = time.monotonic() + open_timeout_s
+            while not isinstance(self._next_event(deadline), Response):
+                pass
+            if self._protocol.handshake_exc is not None:
+                raise self._protocol.handshake_exc
+        except BaseException:
+            self._socket.close()
+            raise
+
+    def is_open(self) -> bool:
+        """Takes in what arrived while idle (answering pings); False if the server has closed the connection."""
+        try:
+            self._take_in_waiting()
+        except (ConnectionClosed, OSError):
+            return False
+        return True
+
+    def send(self, data: bytes) -> None:
+        """Sends one binary message."""
+        self._protocol.send_binary(data)
+        self._flush()
+
+    def recv(self, timeout: float) -> bytes | str:
+        """The next message (str for a text one); TimeoutError after `timeout` s, ConnectionClosed if closed."""
+        deadline = time.monotonic() + timeout
+        fragments: list[bytes] = []
+        opcode = Opcode.BINARY
+        while True:
+            frame = self._next_event(deadline)
+            if not isinstance(frame, Frame):
+                continue
+            if frame.opcode is Opcode.CLOSE:
+                raise self._closed_by_server()
+            if frame.opcode in (Opcode.TEXT, Opcode.BINARY):
+                opcode, fragments = frame.opcode, [frame.data]
+            elif frame.opcode is Opcode.CONT:
+                fragments.append(frame.data)
+            else:  # ping (the protocol has queued its pong) or pong
+                continue
+            if frame.fin:
+                data = b"".join(fragments)
+                return data.decode() if opcode is Opcode.TEXT else data
+
+    def close(self) -> None:
+        try:
+            if self._protocol.state is State.OPEN:
+                self._protocol.send_close()
+                self._flush()
+        except OSError:
+            pass
+        finally:
+            self._socket.close()
+
+    def _take_in_waiting(self) -> None:
+        while select.select([self._socket], [], [], 0)[0]:
+            if not self._read(0.0):
+                break
+        for event in self._events:
+            if isinstance(event, Frame) and event.opcode is Opcode.CLOSE:
+                raise self._closed_by_server()
+        if self._protocol.state is State.CLOSED:
+            raise self._protocol.close_exc
+
+    def _next_event(self, deadline: float) -> object:
+        while not self._events:
+            if self._protocol.state is State.CLOSED:
+                raise self._protocol.close_exc
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("no message in time")
+            self._read(remaining)
+        return self._events.popleft()
+
+    def _read(self, timeout: float) -> bool:
+        """One read into the protocol (False at the end of the stream); TimeoutError if nothing came in time."""
+        self._socket.settimeout(timeout if timeout > 0 else self.send_timeout_s)
+        data = self._socket.recv(_READ_BYTES)
+        if data:
+            self._protocol.receive_data(data)
+        else:
+            self._protocol.receive_eof()
+        self._flush()  # pongs, the reply to a close
+        self._events.extend(self._protocol.events_received())
+        return bool(data)
+
+    def _closed_by_server(self) -> ConnectionClosed:
+        # The server's close frame came first; the protocol has answered it (close_sent) unless the socket failed.
+        sent = self._protocol.close_sent
+        return ConnectionClosedError(self._protocol.close_rcvd, sent, None if sent is None else True)
+
+    def _flush(self) -> None:
+        self._socket.settimeout(self.send_timeout_s)
+        for chunk in self._protocol.data_to_send():
+            if chunk:
+                self._socket.sendall(chunk)
+
