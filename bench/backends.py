@@ -37,13 +37,13 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from common.round_trips import Measure, timer
 
 ROOT = Path(__file__).resolve().parents[1]
 OPENPI_STAND_IN = ROOT / "test" / "support" / "openpi_stand_in.py"
@@ -53,29 +53,8 @@ from positronic_core.serve import vendor_process  # noqa: E402
 from positronic_core.serve.openpi_layout import IMAGE_KEYS, PROMPT_KEY, STATE_KEY  # noqa: E402
 from positronic_core.wire.client import InferenceClient  # noqa: E402
 
-WARMUP = 20
 TARGET_ADDED_MS = 2.0
 HORIZON = 10
-
-#: A case's timer: `measure(n)` returns n round-trip times in seconds.
-Measure = Callable[[int], list[float]]
-
-
-def _timer(call: Callable[[], Any]) -> Measure:
-    """Warms `call` up, then returns a timer for it."""
-    for _ in range(WARMUP):
-        call()
-
-    def measure(rounds: int) -> list[float]:
-        latencies = []
-        for _ in range(rounds):
-            started = time.perf_counter()
-            call()
-            latencies.append(time.perf_counter() - started)
-        return latencies
-
-    return measure
-
 
 @contextmanager
 def _policy_server(*flags: str) -> Iterator[tuple[int, int]]:
@@ -136,7 +115,7 @@ def _via_v1(flags: list[str], obs: dict[str, Any]) -> Iterator[Measure]:
     """Our client -> our server (protocol v1) -> the backend `flags` select."""
     with _policy_server(*flags) as (port, _), InferenceClient("127.0.0.1", port).new_session() as session:
         assert len(session.infer(obs)) == HORIZON
-        yield _timer(lambda: session.infer(obs))
+        yield timer(lambda: session.infer(obs))
 
 
 @contextmanager
@@ -149,7 +128,7 @@ def _via_openpi_endpoint(flags: list[str], obs: dict[str, Any]) -> Iterator[Meas
         policy = WebsocketClientPolicy("127.0.0.1", openpi_port)
         try:
             assert policy.infer(openpi_obs)["actions"].shape == (HORIZON, 8)
-            yield _timer(lambda: policy.infer(openpi_obs))
+            yield timer(lambda: policy.infer(openpi_obs))
         finally:
             policy._ws.close()  # the client has no close(); its socket is its only resource
 
@@ -166,7 +145,7 @@ def openpi_direct(obs: dict[str, Any]) -> Iterator[Measure]:
             timeout_s=120.0, name="openpi stand-in") as vendor:
         policy = WebsocketClientPolicy("127.0.0.1", vendor.port)
         try:
-            yield _timer(lambda: policy.infer(openpi_obs))
+            yield timer(lambda: policy.infer(openpi_obs))
         finally:
             policy._ws.close()  # the client has no close(); its socket is its only resource
 
@@ -230,7 +209,7 @@ def groot_direct(obs: dict[str, Any]) -> Iterator[Measure]:
             assert action["ee_pose"].shape == (1, HORIZON, 9)
 
         try:
-            yield _timer(call)
+            yield timer(call)
         finally:
             socket.close(linger=0)
 
@@ -258,7 +237,7 @@ def our_hop_alone(obs: dict[str, Any]) -> Iterator[Measure]:
     """The model-free backend answers one action (the CLI's hold_pose has no chunk flag)."""
     with _policy_server("--backend=hold_pose") as (port, _), \
             InferenceClient("127.0.0.1", port).new_session() as session:
-        yield _timer(lambda: session.infer(obs))
+        yield timer(lambda: session.infer(obs))
 
 
 Case = Callable[[dict[str, Any]], Any]

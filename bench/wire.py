@@ -43,6 +43,7 @@ from typing import Any
 
 import msgpack
 import numpy as np
+from common.round_trips import WARMUP, Measure, timer
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "test" / "support"))
@@ -62,34 +63,13 @@ from positronic_core.serve.server import ServerConfig, running_server  # noqa: E
 from positronic_core.wire.client import InferenceClient  # noqa: E402
 from positronic_core.wire.envelope import packb  # noqa: E402
 
-WARMUP = 20
 BLOCKS = 5
 SMALL_REPLY = msgpack.packb({"result": [{"robot_command": {"type": "cartesian_pos", "pose": [0.0] * 12},
                                          "target_grip": 0.0}]})
 
-#: A case's timer: `measure(n)` returns n round-trip times in seconds.
-Measure = Callable[[int], list[float]]
-
-
 def _stats(latencies_s: list[float]) -> tuple[float, float]:
     ms = np.asarray(latencies_s) * 1000.0
     return float(np.median(ms)), float(np.percentile(ms, 99))
-
-
-def _timer(call: Callable[[], Any]) -> Measure:
-    """Warms `call` up, then returns a timer for it."""
-    for _ in range(WARMUP):
-        call()
-
-    def measure(rounds: int) -> list[float]:
-        latencies = []
-        for _ in range(rounds):
-            started = time.perf_counter()
-            call()
-            latencies.append(time.perf_counter() - started)
-        return latencies
-
-    return measure
 
 
 @contextmanager
@@ -120,7 +100,7 @@ def _asyncio_thread(start: Callable[[], Awaitable[Any]]) -> Iterator[Any]:
 def ours_vs_ours(obs: dict[str, Any]) -> Iterator[Measure]:
     with running_server(HoldPoseSource(chunk_size=1)) as server:
         with InferenceClient("127.0.0.1", server.port).new_session() as session:
-            yield _timer(lambda: session.infer(obs))
+            yield timer(lambda: session.infer(obs))
 
 
 def _upstream_timer(client: UpstreamClient | Upstream04Client) -> Measure:
@@ -180,7 +160,7 @@ def bare_websockets(obs: dict[str, Any]) -> Iterator[Measure]:
                 ws.send(msgpack.packb(obs, default=_bare_numpy))
                 msgpack.unpackb(ws.recv())
 
-            yield _timer(call)
+            yield timer(call)
 
 
 def openpi_observation(obs: dict[str, Any]) -> dict[str, Any]:
@@ -198,7 +178,7 @@ def openpi_vs_ours(openpi_obs: dict[str, Any]) -> Iterator[Measure]:
     with running_server(HoldPoseSource(chunk_size=1), ServerConfig(port=0, openpi_port=0)) as server:
         policy = WebsocketClientPolicy("127.0.0.1", server.openpi.port)
         try:
-            yield _timer(lambda: policy.infer(openpi_obs))
+            yield timer(lambda: policy.infer(openpi_obs))
         finally:
             policy._ws.close()  # the client has no close(); its socket is its only resource
 
@@ -224,7 +204,7 @@ def openpi_client(obs: dict[str, Any]) -> Iterator[Measure]:
     with _asyncio_thread(start) as server:
         policy = WebsocketClientPolicy("127.0.0.1", server.sockets[0].getsockname()[1])
         try:
-            yield _timer(lambda: policy.infer(obs))
+            yield timer(lambda: policy.infer(obs))
         finally:
             policy._ws.close()  # the client has no close(); its socket is its only resource
 
@@ -268,7 +248,7 @@ def raw_tcp(payload: bytes) -> Iterator[Measure]:
                 (size,) = struct.unpack("!I", _recv_exactly(conn, 4))
                 _recv_exactly(conn, size)
 
-            yield _timer(call)
+            yield timer(call)
     finally:
         thread.join(timeout=10)
         listener.close()
