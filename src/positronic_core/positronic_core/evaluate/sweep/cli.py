@@ -142,8 +142,8 @@ def choose_models(requested: str, available: list[str], source: str) -> list[str
         models = [m.strip() for m in requested.split(",") if m.strip()]
         unknown = [m for m in models if m not in available]
         if unknown or not models:
-            raise SweepUsageError(f"unknown model {', '.join(map(repr, unknown)) or requested!r} at {source}; "
-                                  f"available: {', '.join(available)}")
+            named = ", ".join(map(repr, unknown)) or repr(requested)
+            raise SweepUsageError(f"unknown model {named} at {source}; available: {', '.join(available)}")
         if len(set(models)) != len(models):
             raise SweepUsageError(f"--models names a model twice: {requested}")
     for model in models:
