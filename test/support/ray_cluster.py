@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -19,6 +20,7 @@ from pathlib import Path
 from processes import group_members, wait_gone
 
 RAY = Path(sys.executable).parent / "ray"
+_TOKEN = secrets.token_hex(32)
 START_TIMEOUT_S = 120.0
 
 
@@ -31,6 +33,12 @@ def ray_missing() -> str:
     if not RAY.exists():
         return f"the ray command line is missing beside {sys.executable}"
     return ""
+
+
+def cluster_env(env: dict[str, str]) -> dict[str, str]:
+    """`env` for the head and its drivers: usage stats off, and one token for this test session (in the
+    environment only, never in ~/.ray)."""
+    return {**env, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": _TOKEN}
 
 
 def _free_port() -> int:
@@ -53,7 +61,7 @@ def ray_head(cpus: int, env: dict[str, str]) -> Iterator[str]:
     port = _free_port()
     temp_dir = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))  # short: Ray's socket paths must fit 107 bytes
     log = (temp_dir / "head.log").open("w")
-    env = {**env, "RAY_USAGE_STATS_ENABLED": "0"}
+    env = cluster_env(env)
     head = subprocess.Popen(
         [str(RAY), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}",
          f"--num-cpus={cpus}", "--num-gpus=0", "--include-dashboard=false", "--disable-usage-stats",

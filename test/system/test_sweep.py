@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from ray_cluster import ray_head, ray_missing
+from ray_cluster import cluster_env, ray_head, ray_missing
 
 from positronic_core.dataset import layout
 from positronic_core.dataset.reader import Dataset
@@ -35,7 +35,8 @@ def _env() -> dict[str, str]:
 
 
 def sweep(*args: str, timeout: float = TIMEOUT_S) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN), "sweep", *args], capture_output=True, text=True, timeout=timeout, env=_env())
+    return subprocess.run([str(BIN), "sweep", *args], capture_output=True, text=True, timeout=timeout,
+                          env=cluster_env(_env()))
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import secrets
 import socket
 from concurrent import futures
 from concurrent.futures.process import BrokenProcessPool
@@ -105,7 +106,8 @@ def _outcome(future: futures.Future, task: Task) -> Finished | None:
 class RayPool:
     """Tasks as Ray tasks of one CPU each. `address`: "local" starts a cluster of `workers` CPUs on 127.0.0.1 for
     this sweep (stopped at the end), "auto" joins the cluster this machine belongs to, HOST:PORT joins that one.
-    The cluster's workers must import the same positronic_core (install it on every node)."""
+    The cluster's workers must import the same positronic_core (install it on every node); a cluster with token
+    authentication is joined as any Ray driver joins it (RAY_AUTH_MODE=token and RAY_AUTH_TOKEN)."""
 
     def __init__(self, spec: SweepSpec, address: str, workers: int | None) -> None:
         # Ray reports usage to its maintainers unless told not to; nothing here may reach the internet.
@@ -117,6 +119,12 @@ class RayPool:
         self._ray = ray
         self.spec = spec
         if address == "local":
+            if "RAY_AUTH_MODE" not in os.environ:
+                # Ray's listeners bind every interface whatever node address it advertises: the sweep's own
+                # cluster takes a fresh token, held in this process's environment (its workers inherit it), rather
+                # than Ray's default of writing one to ~/.ray/auth_token.
+                os.environ["RAY_AUTH_MODE"] = "token"
+                os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
             try:
                 ray.init(address="local", num_cpus=workers or os.cpu_count() or 1, include_dashboard=False,
                          _node_ip_address="127.0.0.1", log_to_driver=False, configure_logging=False)
@@ -125,8 +133,11 @@ class RayPool:
         else:
             if address != "auto":
                 _check_reachable(address)
+            host = address.rpartition(":")[0]
+            # A driver advertises its own address to the cluster; on a loopback cluster that must be loopback too.
+            local_ip = {"_node_ip_address": "127.0.0.1"} if host in ("127.0.0.1", "localhost") else {}
             try:
-                ray.init(address=address, log_to_driver=False, configure_logging=False)
+                ray.init(address=address, log_to_driver=False, configure_logging=False, **local_ip)
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 raise PoolError(f"cannot join the Ray cluster at {address}: {_first_line(exc)}") from None
         self.workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
