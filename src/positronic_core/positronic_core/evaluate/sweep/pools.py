@@ -112,6 +112,12 @@ class RayPool:
     def __init__(self, spec: SweepSpec, address: str, workers: int | None) -> None:
         # Ray reports usage to its maintainers unless told not to; nothing here may reach the internet.
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        if address == "local" and "RAY_AUTH_MODE" not in os.environ:
+            # Ray's listeners bind every interface whatever node address it advertises: the sweep's own cluster
+            # takes a fresh token, held in this process's environment (its workers inherit it) rather than Ray's
+            # default of writing one to ~/.ray/auth_token. Set before Ray is imported, which reads its config once.
+            os.environ["RAY_AUTH_MODE"] = "token"
+            os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
         try:
             import ray
         except ImportError:
@@ -119,12 +125,6 @@ class RayPool:
         self._ray = ray
         self.spec = spec
         if address == "local":
-            if "RAY_AUTH_MODE" not in os.environ:
-                # Ray's listeners bind every interface whatever node address it advertises: the sweep's own
-                # cluster takes a fresh token, held in this process's environment (its workers inherit it), rather
-                # than Ray's default of writing one to ~/.ray/auth_token.
-                os.environ["RAY_AUTH_MODE"] = "token"
-                os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
             try:
                 ray.init(address="local", num_cpus=workers or os.cpu_count() or 1, include_dashboard=False,
                          _node_ip_address="127.0.0.1", log_to_driver=False, configure_logging=False)
