@@ -183,3 +183,38 @@ def test_help_explains_every_flag():
                  "--ray", "--until-decided", "--decide_on", "--driver.simulation_time", "--camera_width",
                  "--cameras", "--render_quality", "--simulate_timeout", "--policy.token", "--resamples"):
         assert flag in result.stdout, flag
+
+
+def test_local_act_checkpoints_sweep_like_a_server(tmp_path):
+    import tiny_act
+
+    checkpoints = tmp_path / "act"
+    tiny_act.make_tiny_act_checkpoint(checkpoints, seed=0, step=1000)
+    tiny_act.make_tiny_act_checkpoint(checkpoints, seed=1, step=2000)
+    out = tmp_path / "sweep"
+    result = sweep(f"--checkpoints_dir={checkpoints}", f"--output_dir={out}", "--workers=2", "--episodes=2",
+                   "--driver.simulation_time=1", "--camera_width=64", "--camera_height=48",
+                   "--cameras=image.wrist,image.exterior", "--resamples=200")
+    assert result.returncode == 0, result.stderr
+    assert "4 of 4 planned episodes recorded" in result.stdout
+    for step in ("001000", "002000"):
+        episodes = list(Dataset(out / step))
+        assert [e.id for e in episodes] == [0, 1]
+        assert {e.static["inference.policy.checkpoint_id"] for e in episodes} == {step}
+    assert "act:001000" in result.stdout and "act:002000" in result.stdout
+
+
+def test_ray_local_starts_and_stops_its_own_cluster(pool_sweep, server, tmp_path):
+    if ray_missing():
+        pytest.skip(ray_missing())
+    out = tmp_path / "sweep"
+    token_file = Path.home() / ".ray" / "auth_token"
+    had_token_file = token_file.exists()
+    env = {k: v for k, v in _env().items() if not k.startswith("RAY_AUTH")}
+    args = [a for a in FAST if not a.startswith("--episodes")] + ["--episodes=2"]
+    result = subprocess.run([str(BIN), "sweep", f"--server={server}", f"--output_dir={out}", "--ray=local",
+                             "--workers=2", *args], capture_output=True, text=True, timeout=TIMEOUT_S, env=env)
+    assert result.returncode == 0, result.stderr
+    expected = {key: value for key, value in outcomes(pool_sweep[0]).items() if key[1] < 2}
+    assert outcomes(out) == expected
+    assert token_file.exists() == had_token_file  # its token lived in its environment only

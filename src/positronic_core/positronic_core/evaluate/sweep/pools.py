@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import secrets
 import socket
 from concurrent import futures
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
+import positronic_core
 from positronic_core.evaluate.sweep.episode_task import run_task
 from positronic_core.evaluate.sweep.plan import SweepSpec, Task, TaskResult
+from positronic_core.evaluate.sweep.ray_local import LocalCluster, LocalClusterError
 
 RETRIES = 1
 
@@ -112,34 +114,36 @@ class RayPool:
     def __init__(self, spec: SweepSpec, address: str, workers: int | None) -> None:
         # Ray reports usage to its maintainers unless told not to; nothing here may reach the internet.
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-        if address == "local" and "RAY_AUTH_MODE" not in os.environ:
-            # Ray's listeners bind every interface whatever node address it advertises: the sweep's own cluster
-            # takes a fresh token, held in this process's environment (its workers inherit it) rather than Ray's
-            # default of writing one to ~/.ray/auth_token. Set before Ray is imported, which reads its config once.
-            os.environ["RAY_AUTH_MODE"] = "token"
-            os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+        if address == "local":
+            # The local cluster's workers import the positronic_core this command runs, wherever it came from.
+            package_root = str(Path(positronic_core.__file__).resolve().parents[1])
+            os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
+        self._cluster = None
+        if address == "local":
+            try:
+                self._cluster = LocalCluster(workers or os.cpu_count() or 1, dict(os.environ))
+            except LocalClusterError as exc:
+                raise PoolError(f"--ray=local: {exc}") from None
+            # This process joins with the cluster's token; set before Ray is imported, which reads it once.
+            os.environ.update({k: v for k, v in self._cluster.env.items() if k.startswith("RAY_AUTH")})
+            address = self._cluster.address
         try:
             import ray
         except ImportError:
+            self._stop_cluster()
             raise PoolError("--ray needs Ray: pip install 'positronic_core[ray]' (or pip install ray)") from None
         self._ray = ray
         self.spec = spec
-        if address == "local":
-            try:
-                ray.init(address="local", num_cpus=workers or os.cpu_count() or 1, include_dashboard=False,
-                         _node_ip_address="127.0.0.1", log_to_driver=False, configure_logging=False)
-            except Exception as exc:  # noqa: BLE001 - Ray raises a bare Exception when its node fails to start
-                raise PoolError(f"Ray could not start a local cluster: {_first_line(exc)}") from None
-        else:
-            if address != "auto":
-                _check_reachable(address)
-            host = address.rpartition(":")[0]
-            # A driver advertises its own address to the cluster; on a loopback cluster that must be loopback too.
-            local_ip = {"_node_ip_address": "127.0.0.1"} if host in ("127.0.0.1", "localhost") else {}
-            try:
-                ray.init(address=address, log_to_driver=False, configure_logging=False, **local_ip)
-            except (ConnectionError, RuntimeError, ValueError) as exc:
-                raise PoolError(f"cannot join the Ray cluster at {address}: {_first_line(exc)}") from None
+        if address != "auto":
+            _check_reachable(address)
+        host = address.rpartition(":")[0]
+        # A driver advertises its own address to the cluster; on a loopback cluster that must be loopback too.
+        local_ip = {"_node_ip_address": "127.0.0.1"} if host in ("127.0.0.1", "localhost") else {}
+        try:
+            ray.init(address=address, log_to_driver=False, configure_logging=False, **local_ip)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            self._stop_cluster()
+            raise PoolError(f"cannot join the Ray cluster at {address}: {_first_line(exc)}") from None
         self.workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         self._remote = ray.remote(num_cpus=1, max_retries=RETRIES)(run_task)
         self._spec_ref = ray.put(spec)
@@ -170,6 +174,12 @@ class RayPool:
             self._ray.cancel(ref, force=True)
         self._running.clear()
         self._ray.shutdown()
+        self._stop_cluster()
+
+    def _stop_cluster(self) -> None:
+        if self._cluster is not None:
+            self._cluster.stop()
+            self._cluster = None
 
 
 def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
