@@ -29,7 +29,9 @@ sequential test (testing by betting, evaluate.sequential): one is better, or no 
 (default {DEFAULT_DELTA}); the report says how many of the planned episodes that saved.
 
 Local ACT checkpoints (--checkpoints_dir) need torch and LeRobot in every worker; each worker loads a checkpoint
-once and keeps its simulator between episodes. Ray's workers must import the same positronic_core.
+once and keeps its simulator between episodes. Ray's workers must import the same positronic_core; --ray=local
+starts `ray start --head` on 127.0.0.1 with a fresh authentication token and ends it with the sweep, and a cluster
+with token authentication is joined with RAY_AUTH_MODE=token and RAY_AUTH_TOKEN set, as any Ray driver joins it.
 """
 
 
