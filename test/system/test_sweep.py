@@ -176,6 +176,19 @@ def test_a_bad_ray_address_is_one_line(server, tmp_path):
     assert result.returncode == 1 and "expected local, auto or HOST:PORT" in _one_line(result)
 
 
+def test_until_decided_stops_adding_seeds_and_says_what_it_saved(server, tmp_path):
+    # Two identical models: "no difference of 0.9 or more" is decided after 9 paired seeds of the planned 12.
+    args = [a for a in FAST if not a.startswith(("--episodes", "--driver.simulation_time"))]
+    result = sweep(f"--server={server}", f"--output_dir={tmp_path / 'out'}", "--workers=2", "--episodes=12",
+                   "--driver.simulation_time=0.5", "--until-decided=0.9", *args)
+    assert result.returncode == 0, result.stderr
+    assert "no success difference of 0.9 or more between a and b" in result.stdout
+    assert "after 9 of 12 paired seeds" in result.stdout
+    run = sum(len(list(Dataset(tmp_path / "out" / m))) for m in MODELS)
+    assert 18 <= run <= 20  # the 9 pairs, and what was in flight when the rule decided
+    assert f"stop: {run} of 24 planned episodes run, {24 - run} saved" in result.stdout
+
+
 def test_help_explains_every_flag():
     result = subprocess.run([str(BIN), "sweep", "--help"], capture_output=True, text=True, timeout=120, env=_env())
     assert result.returncode == 0

@@ -44,7 +44,4 @@ def print_report(spec: SweepSpec, models: Sequence[str], seeds: Sequence[int], o
     if outcome.decision is not None:
         decision = outcome.decision
         print("\nstopping rule (--until-decided):\n" + decision.describe(), file=out)
-        if decision.stop:
-            print(f"episodes: {outcome.recorded} run of {decision.episodes_planned} planned, "
-                  f"{decision.episodes_planned - outcome.recorded} saved against the fixed plan", file=out)
     print(f"\nfigures: positronic-eval report {spec.output_dir} --html=report.html", file=out, flush=True)
