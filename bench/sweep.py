@@ -4,7 +4,7 @@
 Both run the product's sweep (`evaluate.sweep.runner.run_sweep`, the code behind `positronic-eval sweep`) with the
 same number of workers against one `positronic-policy-server --backend=hold_pose` process, on the same seeds. From
 each run: `start-up` (pool or cluster start, first simulator build: the time to the first finished episode less that
-episode's own cost), `episode` (mean wall seconds a task spends in its worker: simulate, render, record, publish)
+episode's own cost), `episode` (median wall seconds a task spends in its worker: simulate, render, record, publish)
 and `overhead` (worker-seconds per episode beyond that: scheduling, result transport, idle worker time, measured
 from the steady-state rate between the first and the last finished episode). The projection assumes one core per
 worker and a server that keeps up: episodes per minute = 60 k / (episode + overhead), and the minutes a 10-model x
@@ -20,6 +20,7 @@ import argparse
 import io
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -81,7 +82,8 @@ def measure(name: str, spec: SweepSpec, episodes: int, workers: int, make_pool) 
     wall = time.perf_counter() - started
     if outcome.failures or outcome.recorded != episodes:
         raise RuntimeError(f"{name}: {outcome.failures or 'episodes missing'}")
-    episode = sum(r.wall_s for r in outcome.results.values()) / episodes
+    # The median: each worker's first task also builds its simulator.
+    episode = statistics.median(r.wall_s for r in outcome.results.values())
     stamps = _Stamps.stamps
     first, last = stamps[0] - started, stamps[-1] - started
     # Steady state: one episode per (last - first) / (n - 1) seconds with `workers` busy.
