@@ -96,7 +96,7 @@ $(VENV)/.core-installed: $(CORE)/pyproject.toml
 # torch, so LeRobot goes in with --no-deps after its own requirements (the `act` extra). openpi-client pins
 # numpy<2 but works on numpy 2, so it too goes in with --no-deps.
 $(VENV)/.test-installed: $(VENV)/.core-installed
-	$(PIP) install -e "$(CORE)[sim,act,gui,dev,bags,groot]"
+	$(PIP) install -e "$(CORE)[sim,act,gui,dev,bags,groot,ray]"
 	$(PIP) install --no-deps lerobot==0.4.4 openpi-client==0.1.2
 	touch $@
 

@@ -7,4 +7,7 @@ from recorded runs and a sweep can build from its task results: `paired` (two mo
 signed-rank via `signed_rank`, paired bootstrap via `resampling`), `model_comparison` (all pairs, Holm via
 `multiple_testing`, Bradley-Terry ranking via `ranking`), `comparison_text` (terminal and JSON), and `sequential`
 (the anytime-valid stopping rule for `sweep --until-decided`).
+
+`sweep` (`positronic-eval sweep`) runs the episodes themselves, one task per (model, seed), on a process pool or
+Ray, and ends with that comparison.
 """

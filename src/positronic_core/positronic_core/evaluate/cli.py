@@ -10,6 +10,7 @@ from pathlib import Path
 
 from positronic_core.evaluate import report
 from positronic_core.evaluate.comparison_text import format_model_comparison
+from positronic_core.evaluate.sweep import cli as sweep_cli
 
 DESCRIPTION = """\
 Summarise the outcomes of every episode under DIR (a dataset, or a directory with datasets below it).
@@ -55,11 +56,14 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--csv", action="store_true", help="print CSV (one row per group) instead of a table")
     rep.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report with a chart")
     rep.add_argument("--png", metavar="FILE", help="also write the chart as a PNG image")
+    sweep_cli.add_parser(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "sweep":
+        return sweep_cli.main(args)
     try:
         return _report(args)
     except BrokenPipeError:
