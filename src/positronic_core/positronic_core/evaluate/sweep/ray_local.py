@@ -44,7 +44,7 @@ def _answers(port: int) -> bool:
 
 
 class LocalCluster:
-    def __init__(self, cpus: int, env: dict[str, str]) -> None:
+    def __init__(self, cpus: int, env: dict[str, str], start_timeout_s: float = START_TIMEOUT_S) -> None:
         ray = shutil.which("ray", path=str(Path(sys.executable).parent)) or shutil.which("ray")
         if ray is None:
             raise LocalClusterError("the ray command is missing (pip install 'positronic_core[ray]')")
@@ -65,7 +65,7 @@ class LocalCluster:
              *(f"{flag}={port}" for flag, port in ports.items())],
             stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True)
         log.close()
-        deadline = time.monotonic() + START_TIMEOUT_S
+        deadline = time.monotonic() + start_timeout_s
         while not _answers(self.port):
             if self.head.poll() is not None or time.monotonic() > deadline:
                 tail = (self.temp_dir / "head.log").read_text(errors="replace").strip().splitlines()[-1:]
