@@ -36,6 +36,7 @@ from types import TracebackType
 from typing import Any
 
 from positronic_core.dataset import layout
+from positronic_core.dataset.durable import fsync_dir, fsync_file
 from positronic_core.dataset.errors import DatasetError, InvalidSampleError
 from positronic_core.dataset.scalars import ScalarColumn
 from positronic_core.dataset.statics import dump_statics, normalize_static
@@ -193,7 +194,7 @@ class EpisodeWriter:
             self._state = "failed"
             raise
         (self.path / layout.UNFINISHED_MARKER).unlink()
-        _fsync_dir(self.path)
+        fsync_dir(self.path)
         self._state = "finished"
         return self.path
 
@@ -238,7 +239,7 @@ class EpisodeWriter:
         meta_file.write_text(json.dumps(meta, indent=2), encoding="utf-8")
         written.append(meta_file)
         for path in written:
-            _fsync_file(path)
+            fsync_file(path)
 
     def close_unfinished(self) -> None:
         """Close what was recorded so it is inspectable, but keep `.unfinished`: readers go on skipping it."""
@@ -281,19 +282,3 @@ def _environment() -> dict[str, str]:
     except metadata.PackageNotFoundError:
         version = ""
     return {"version": version, "python": platform.python_version(), "platform": platform.platform()}
-
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -17,6 +17,7 @@ import shutil
 from pathlib import Path
 
 from positronic_core.dataset import layout
+from positronic_core.dataset.durable import fsync_dir, fsync_file
 from positronic_core.dataset.statics import load_statics
 from positronic_core.evaluate.sweep.plan import MODEL_STATIC, SEED_STATIC, Task, TaskResult, result_from_statics
 
@@ -73,7 +74,7 @@ def publish(episode: Path, target: Path) -> bool:
     meta = json.loads(meta_file.read_text(encoding="utf-8"))
     meta["path"] = str(target.resolve())  # where it will live, not where it was recorded
     meta_file.write_text(json.dumps(meta, indent=2), encoding="utf-8")
-    _fsync(meta_file)
+    fsync_file(meta_file)
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
         os.rename(episode, target)
@@ -81,7 +82,7 @@ def publish(episode: Path, target: Path) -> bool:
         if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
             return False
         raise
-    _fsync(target.parent)
+    fsync_dir(target.parent)
     return True
 
 
@@ -93,11 +94,3 @@ def clear_partials(output_dir: Path, models: list[str]) -> None:
     """Deletes what dead attempts left behind; only while no task of the sweep runs."""
     for model in models:
         shutil.rmtree(model_dir(output_dir, model) / PARTIAL_DIR, ignore_errors=True)
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
