@@ -24,8 +24,6 @@ from positronic_core.serve.backends.openpi import openpi_source
 from positronic_core.serve.server import running_server
 from positronic_core.wire.client import InferenceClient, InferenceError
 
-pytestmark = pytest.mark.usefixtures("no_vendor_left")
-
 STAND_IN = Path(__file__).resolve().parents[1] / "support" / "openpi_stand_in.py"
 STUCK_S = 60.0
 
@@ -51,6 +49,14 @@ def checkpoints(tmp_path):
     for step in ("1000", "2000"):
         (root / step / "params").mkdir(parents=True)
     return root
+
+
+@pytest.fixture(autouse=True)
+def _no_vendor_left():
+    yield
+    leftover = vendor_process.running()
+    vendor_process.stop_all()
+    assert not leftover, "a test left vendor servers running"
 
 
 def _serve(checkpoints, *flags, codec="ee", start_timeout_s=STUCK_S):

@@ -12,6 +12,7 @@ from tiny_act import make_observation
 from positronic_core.codecs import get_codec
 from positronic_core.codecs.groot import get_variant
 from positronic_core.geometry import pose12_to_pose7
+from positronic_core.serve import vendor_process
 from positronic_core.serve.backends.groot import default_vendor_command, groot_source
 from positronic_core.serve.backends.openpi import openpi_source
 from positronic_core.serve.server import ServerConfig, running_server
@@ -19,11 +20,18 @@ from positronic_core.wire.client import InferenceClient
 
 websocket_client_policy = pytest.importorskip(
     "openpi_client.websocket_client_policy", reason="openpi-client (the `dev` extra) is not installed")
-pytestmark = [pytest.mark.usefixtures("no_vendor_left"),
-              pytest.mark.filterwarnings("ignore:connect\\(\\) must be used as a context manager:DeprecationWarning")]
+pytestmark = pytest.mark.filterwarnings("ignore:connect\\(\\) must be used as a context manager:DeprecationWarning")
 
 SUPPORT = Path(__file__).resolve().parents[1] / "support"
 STUCK_S = 60.0
+
+
+@pytest.fixture(autouse=True)
+def _no_vendor_left():
+    yield
+    leftover = vendor_process.running()
+    vendor_process.stop_all()
+    assert not leftover, "a test left vendor servers running"
 
 
 def _openpi_obs(observation, state_keys):
