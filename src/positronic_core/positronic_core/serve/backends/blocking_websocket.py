@@ -46,12 +46,14 @@ class BlockingWebSocket:
             raise
 
     def is_open(self) -> bool:
-        """Takes in what arrived while idle (answering pings); False if the server has closed the connection."""
+        """Takes in what arrived while idle (answering pings); False once the server has closed the connection."""
         try:
             self._take_in_waiting()
-        except (ConnectionClosed, OSError):
+        except OSError:
             return False
-        return True
+        # A close frame from the server, taken in now or by an earlier `recv`, leaves the protocol CLOSING (not
+        # CLOSED) until the server also ends the TCP stream, which may come later.
+        return self._protocol.state is State.OPEN
 
     def send(self, data: bytes) -> None:
         """Sends one binary message."""
@@ -93,11 +95,6 @@ class BlockingWebSocket:
         while select.select([self._socket], [], [], 0)[0]:
             if not self._read(0.0):
                 break
-        for event in self._events:
-            if isinstance(event, Frame) and event.opcode is Opcode.CLOSE:
-                raise self._closed_by_server()
-        if self._protocol.state is State.CLOSED:
-            raise self._protocol.close_exc
 
     def _next_event(self, deadline: float) -> object:
         while not self._events:
