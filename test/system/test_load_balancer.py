@@ -2,7 +2,8 @@
 nginx on loopback in front of two real `positronic-policy-server` replicas: sessions spread over both and stay on
 theirs, the model listing and health agree through the balancer, and a replica killed with SIGKILL mid-run costs
 exactly the sessions it held: for `positronic-inference sim`, the episode under way on it (discarded, one error line),
-while the run on the other replica records all of its episodes."""
+while the run on the other replica records all of its episodes; for `positronic-eval sweep`, nothing: the episodes it
+held are run again on new sessions, which the balancer sends to the survivor."""
 
 import json
 import shutil
@@ -18,6 +19,7 @@ import numpy as np
 import pytest
 from nginx_balancer import balancer, established_connections, nginx_binary, replicas
 
+from positronic_core.dataset import layout
 from positronic_core.dataset.reader import Dataset
 from positronic_core.wire.client import InferenceClient, InferenceError
 
@@ -158,3 +160,38 @@ def test_a_replica_killed_mid_episode_costs_the_run_on_it_that_episode_only(tmp_
     # The other run never noticed: both its episodes recorded, the second one on the survivor.
     assert results[kept][0] == 0, results[kept][2]
     assert [episode.id for episode in Dataset(outputs[kept])] == [0, 1]
+
+
+def test_a_replica_killed_mid_sweep_costs_nothing_its_episodes_run_again(tmp_path):
+    out = tmp_path / "sweep"
+    with replicas(2, ["--backend=hold_pose", "--preload=True"], tmp_path) as (a, b), \
+            balancer([a.address, b.address], tmp_path / "nginx") as (port, _):
+        sweep = subprocess.Popen(
+            [str(Path(sys.executable).parent / "positronic-eval"), "sweep", f"--server=127.0.0.1:{port}",
+             f"--output_dir={out}", "--workers=2", "--episodes=4", "--seed=0", "--driver.simulation_time=4",
+             "--camera_width=64", "--camera_height=48", "--cameras=image.wrist", "--resamples=200"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            # Two episodes under way, one on each replica (least_conn), for a whole second.
+            deadline, held_since = time.monotonic() + 240, None
+            while held_since is None or time.monotonic() - held_since < 1.0:
+                assert time.monotonic() < deadline, "the sweep never held a session on each replica"
+                assert sweep.poll() is None, sweep.communicate()
+                both = established_connections(a.port) and established_connections(b.port)
+                held_since = (held_since or time.monotonic()) if both else None
+                time.sleep(0.1)
+            a.process.send_signal(signal.SIGKILL)
+            stdout, stderr = sweep.communicate(timeout=240)
+        finally:
+            if sweep.poll() is None:
+                sweep.kill()
+                sweep.communicate(timeout=30)
+    assert sweep.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    assert f"policy server at 127.0.0.1:{port} dropped the session during inference" in stderr
+    assert "; run again on a new session" in stderr
+    assert "1 task run again after the server dropped its session: 1 seed " in stdout
+    assert "4 of 4 planned episodes recorded" in stdout
+    assert sorted(episode.static["sweep.seed"] for episode in Dataset(out / "1")) == [0, 1, 2, 3]
+    assert not (out / "1" / ".partial").exists()
+    assert all(layout.is_finished(path) for _, path in layout.episode_dirs(out / "1"))

@@ -101,10 +101,10 @@ def test_rerun_resumes_and_runs_only_what_is_missing(pool_sweep, server, tmp_pat
     assert again.returncode == 0 and "8 were already recorded" in again.stdout
 
 
-def test_a_worker_killed_mid_task_is_retried_and_leaves_nothing_half_written(server, tmp_path):
-    out = tmp_path / "sweep"
-    proc = subprocess.Popen([str(BIN), "sweep", f"--server={server}", f"--output_dir={out}", "--workers=2", *FAST],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+def kill_a_worker_mid_task(pool_args: list[str], server: str, out: Path) -> None:
+    """Runs a sweep, SIGKILLs the worker running (a, seed 1) once it has begun, and checks it was run again."""
+    proc = subprocess.Popen([str(BIN), "sweep", f"--server={server}", f"--output_dir={out}", *pool_args, *FAST],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cluster_env(_env()))
     marker = out / "a" / ".partial" / "seed-1" / "worker.pid"
     deadline = time.monotonic() + TIMEOUT_S
     try:
@@ -124,6 +124,10 @@ def test_a_worker_killed_mid_task_is_retried_and_leaves_nothing_half_written(ser
     assert_nothing_half_written(out)
 
 
+def test_a_worker_killed_mid_task_is_retried_and_leaves_nothing_half_written(server, tmp_path):
+    kill_a_worker_mid_task(["--workers=2"], server, tmp_path / "sweep")
+
+
 @pytest.fixture(scope="module")
 def ray_address():
     missing = ray_missing()
@@ -140,6 +144,10 @@ def test_ray_cluster_sweep_gives_the_local_pool_outcomes(pool_sweep, server, ray
     assert "8 of 8 planned episodes recorded" in result.stdout
     assert outcomes(out) == outcomes(pool_sweep[0])
     assert_nothing_half_written(out)
+
+
+def test_a_ray_worker_killed_mid_task_is_retried_and_leaves_nothing_half_written(server, ray_address, tmp_path):
+    kill_a_worker_mid_task([f"--ray={ray_address}"], server, tmp_path / "sweep")
 
 
 def _free_port() -> int:

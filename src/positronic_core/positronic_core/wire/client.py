@@ -31,6 +31,11 @@ class InferenceError(RuntimeError):
     """Anything that stops a session: unreachable server, unknown model, error reply, closed connection."""
 
 
+class SessionDropped(InferenceError):
+    """The connection ended without a close frame: the server process (behind a load balancer, the replica holding
+    the session) died, or the network dropped. Unlike a refusal, a new session may well succeed."""
+
+
 class NoModelListing(InferenceError):
     """The server has no `GET /api/v1/models` (upstream 0.4.x): it serves one model at `/api/v1/session`."""
 
@@ -155,9 +160,7 @@ class InferenceSession:
 
     def _closed(self, e: ConnectionClosed, during: str) -> InferenceError:
         if e.rcvd is None:
-            # No close frame: the server process died (behind a load balancer, the replica that held the session;
-            # the balancer then closes our connection) or the network dropped. A new session may well succeed.
-            return InferenceError(
+            return SessionDropped(
                 f"policy server at {self.client.where} dropped the session during {during} ({self._model}) without "
                 "closing it: the server, or the load-balanced replica holding the session, stopped or became "
                 "unreachable")

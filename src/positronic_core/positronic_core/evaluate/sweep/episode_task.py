@@ -44,7 +44,7 @@ def run_task(spec: SweepSpec, task: Task) -> TaskResult:
         placement.discard(spec.output_dir, task)
     return TaskResult(task, success=result.success, progress=result.progress, path=result.path, error=result.error,
                       wall_s=time.monotonic() - started, worker_pid=os.getpid(), retried=retried,
-                      already_done=result.already_done)
+                      already_done=result.already_done, session_dropped=result.session_dropped)
 
 
 def _record(spec: SweepSpec, task: Task, partial) -> TaskResult:
@@ -52,7 +52,7 @@ def _record(spec: SweepSpec, task: Task, partial) -> TaskResult:
     from positronic_core.runtime.drivers.timed import TimedDriver
     from positronic_core.runtime.run_statics import simulation_statics
     from positronic_core.runtime.sim_runtime import SimRuntime
-    from positronic_core.wire.client import InferenceError
+    from positronic_core.wire.client import InferenceError, SessionDropped
 
     settings = spec.settings
     robot = _simulator(settings)
@@ -71,7 +71,7 @@ def _record(spec: SweepSpec, task: Task, partial) -> TaskResult:
             driver.run_episode(runtime)
         except (InferenceError, DatasetError) as exc:
             runtime.discard_running("stopped by an error")
-            return TaskResult(task, error=str(exc))
+            return TaskResult(task, error=str(exc), session_dropped=isinstance(exc, SessionDropped))
         finally:
             runtime.close()
             if spec.source.checkpoints_dir is None:

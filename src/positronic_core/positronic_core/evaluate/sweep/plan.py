@@ -98,6 +98,9 @@ class TaskResult:
     retried: bool = False
     #: Found already published (a resumed sweep, or a retry of an attempt that died after publishing).
     already_done: bool = False
+    #: `error` is a server session dropped mid-episode (`wire.client.SessionDropped`), which a new session may not
+    #: meet: behind a load balancer, the replica holding it died and the others still serve.
+    session_dropped: bool = False
 
 
 def plan_tasks(models: Sequence[str], seeds: Sequence[int]) -> list[Task]:

@@ -32,6 +32,9 @@ def print_report(spec: SweepSpec, models: Sequence[str], seeds: Sequence[int], o
     if outcome.retried:
         lines.append(f"  {plural(len(outcome.retried), 'task')} run again after a worker died: "
                      f"{', '.join(map(str, outcome.retried))}")
+    if outcome.rerun_after_drop:
+        lines.append(f"  {plural(len(outcome.rerun_after_drop), 'task')} run again after the server dropped its "
+                     f"session: {', '.join(map(str, outcome.rerun_after_drop))}")
     for failure in outcome.failures:
         lines.append(f"  failed: {failure}")
     print("\n".join(lines) + "\n", file=out)

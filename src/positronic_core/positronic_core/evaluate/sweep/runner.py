@@ -1,6 +1,10 @@
 """A sweep from plan to report: skip what is already recorded, keep the pool busy seed by seed, stop early when
 the stopping rule has decided (`--until-decided`), then report on the sweep's episodes.
 
+A task whose server session was dropped mid-episode (behind a load balancer, the replica holding it died) is run
+once more, first in the queue, on a new session; any other task error (server unreachable, model refused) would
+meet every later task too, so the sweep stops submitting.
+
 Stopping: after each finished episode, `evaluate.sequential.decide_sweep` reads the planned seeds in order (only
 the prefix both models of a pair have finished counts, so fast-finishing successes cannot bias it). Once every pair
 is decided no new task is submitted; the episodes already running finish and are kept.
@@ -16,7 +20,7 @@ from typing import TextIO
 from positronic_core.evaluate.sequential import SweepDecision, decide_sweep
 from positronic_core.evaluate.sweep import placement
 from positronic_core.evaluate.sweep.plan import SweepSpec, Task, TaskResult, plan_tasks
-from positronic_core.evaluate.sweep.pools import TaskPool
+from positronic_core.evaluate.sweep.pools import RETRIES, TaskPool
 from positronic_core.evaluate.sweep.progress import SweepProgress
 from positronic_core.evaluate.trials import Trial
 from positronic_core.wording import plural
@@ -34,7 +38,8 @@ class SweepOutcome:
     results: dict[Task, TaskResult] = field(default_factory=dict)  # every episode the sweep has, resumed ones too
     resumed: int = 0
     failures: list[str] = field(default_factory=list)
-    retried: list[Task] = field(default_factory=list)
+    retried: list[Task] = field(default_factory=list)  # a worker died under their first attempt
+    rerun_after_drop: list[Task] = field(default_factory=list)  # their first attempt's server session was dropped
     decision: SweepDecision | None = None
 
     @property
@@ -90,6 +95,12 @@ def run_sweep(spec: SweepSpec, models: Sequence[str], seeds: Sequence[int], make
                 pool.submit(queue.pop(0))
             for finished in pool.wait():
                 result = finished.result
+                if result is not None and result.session_dropped and \
+                        outcome.rerun_after_drop.count(finished.task) < RETRIES:
+                    outcome.rerun_after_drop.append(finished.task)
+                    progress.note(f"{finished.task}: {result.error}; run again on a new session")
+                    queue.insert(0, finished.task)
+                    continue
                 if result is None or result.error:
                     why = finished.lost if result is None else result.error
                     outcome.failures.append(f"{finished.task}: {why}")

@@ -82,3 +82,26 @@ def test_a_lost_task_is_a_failure_and_a_retried_one_is_said(tmp_path):
     outcome = run_sweep(_spec(tmp_path), ["a"], range(2), lambda: pool, err)
     assert outcome.retried == [Task("a", 0)]
     assert "a seed 0: its first attempt's worker died; run again" in err.getvalue()
+
+
+def test_a_dropped_session_is_run_once_more_and_a_second_drop_stops_the_sweep(tmp_path):
+    attempts: dict[Task, int] = {}
+
+    def drops(task: Task) -> TaskResult:
+        attempts[task] = attempts.get(task, 0) + 1
+        # (a, 1) is dropped once, as by a replica killed under it; (b, 2) on every attempt.
+        if (task == Task("a", 1) and attempts[task] == 1) or task == Task("b", 2):
+            return TaskResult(task, error="policy server dropped the session", session_dropped=True)
+        return _a_always_wins(task)
+
+    pool = TablePool(drops)
+    err = io.StringIO()
+    outcome = run_sweep(_spec(tmp_path), ["a", "b"], range(6), lambda: pool, err)
+    assert outcome.rerun_after_drop == [Task("a", 1), Task("b", 2)]
+    assert "a seed 1: policy server dropped the session; run again on a new session" in err.getvalue()
+    assert Task("a", 1) in outcome.results and attempts[Task("a", 1)] == 2
+    # The retry goes first: seed 1 is run again before seed 2 begins.
+    again = [i for i, task in enumerate(pool.submitted) if task == Task("a", 1)][1]
+    assert again < pool.submitted.index(Task("a", 2))
+    assert outcome.failures == ["b seed 2: policy server dropped the session"]
+    assert attempts[Task("b", 2)] == 2 and len(pool.submitted) < 12
