@@ -172,9 +172,12 @@ endif
 test-ros: system-deps colcon
 	$(ROS_RUN) -m pytest $(ROS_TESTS) $(PYTEST_FLAGS)
 
+# The benchmarks that run ROS nodes, in the ROS environment.
+ROS_BENCHES := bench/ros_topics.py bench/command_path.py
+
 bench: $(VENV)/.test-installed $(UPSTREAM)/.installed colcon
-	@for b in $(filter-out bench/ros_%,$(wildcard bench/*.py)); do echo "== $$b"; $(PY) $$b || exit 1; done
-	@for b in $(wildcard bench/ros_*.py); do echo "== $$b"; ($(ROS_RUN) $$b) || exit 1; done
+	@for b in $(filter-out $(ROS_BENCHES),$(wildcard bench/*.py)); do echo "== $$b"; $(PY) $$b || exit 1; done
+	@for b in $(ROS_BENCHES); do echo "== $$b"; ($(ROS_RUN) $$b) || exit 1; done
 
 clean:
 	rm -rf build install log $(VENV_ROS)/build $(VENV_ROS)/install $(VENV_ROS)/log

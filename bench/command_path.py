@@ -1,7 +1,7 @@
 """The command path of the plain and the ros2_control simulation, side by side in one run.
 
     make bench                                   # runs this with ROS (and the ros2_control overlay) set up
-    python bench/ros_command_path.py [--seconds 30]   # with ROS, the overlay and install/ sourced
+    python bench/command_path.py [--seconds 30]   # with ROS, the overlay and install/ sourced
 
 Per path it runs `ros2 launch positronic_bringup sim.launch.py [ros2_control:=true]` with the scripted expert in a
 DDS domain of its own, starts an episode and listens for `--seconds` of wall time:
@@ -126,7 +126,7 @@ def measure(ros2_control: bool, seconds: float) -> dict[str, float]:
                 ["ros2", "service", "call", "/episode/start", "positronic_interfaces/srv/StartEpisode",
                  "{task: 'stack'}"], env=env, capture_output=True, text=True, timeout=120).stdout:
             if time.monotonic() > deadline:
-                raise SystemExit("ros_command_path: the episode did not start within 180 s")
+                raise SystemExit("command_path: the episode did not start within 180 s")
             time.sleep(2)
         node = rclpy.create_node("command_path_probe", context=context)
         probe = Probe(node, ros2_control)
