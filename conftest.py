@@ -2,6 +2,7 @@
 kept to this session (see `test/support/ros_session.py`)."""
 
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -10,6 +11,11 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("MUJOCO_GL", "egl")
 sys.path.insert(0, str(Path(__file__).parent / "test" / "support"))
+# A shell started in the background (`cmd &` without job control, nohup) ignores SIGINT, and an ignored signal stays
+# ignored across exec: the servers and runs the tests start would then shrug off the Ctrl-C the tests send them.
+# A handler, unlike an ignore, is reset to the default on exec, so every child starts with SIGINT as a terminal has it.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 import ros_session  # noqa: E402
 

@@ -117,7 +117,9 @@ def test_review_flow(browser_page, tmp_path: Path) -> None:
     before = seconds(page.inner_text("#time"))
     page.keyboard.press("ArrowRight")
     after = seconds(page.inner_text("#time"))
-    assert after > before and after - before <= 1 / 15 + 0.002
+    # Onto the first frame after t; t may sit a hair below that frame's time after playing, and the display (ms)
+    # then shows the same time.
+    assert 0 <= after - before <= 1 / 15 + 0.002
     page.keyboard.press("ArrowRight")
     assert seconds(page.inner_text("#time")) - after == pytest.approx(1 / 15, abs=0.002)
     page.keyboard.press("ArrowLeft")
