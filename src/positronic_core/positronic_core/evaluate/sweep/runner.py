@@ -89,13 +89,14 @@ def run_sweep(spec: SweepSpec, models: Sequence[str], seeds: Sequence[int], make
         progress.shrink(outcome.recorded)
         return outcome
     pool = make_pool()
+    stopped = False  # no new task is submitted: one failed, or the stopping rule decided
     try:
         while queue or pool.in_flight():
             while queue and pool.in_flight() < pool.workers:
                 pool.submit(queue.pop(0))
             for finished in pool.wait():
                 result = finished.result
-                if result is not None and result.session_dropped and \
+                if result is not None and result.session_dropped and not stopped and \
                         outcome.rerun_after_drop.count(finished.task) < RETRIES:
                     outcome.rerun_after_drop.append(finished.task)
                     progress.note(f"{finished.task}: {result.error}; run again on a new session")
@@ -107,6 +108,7 @@ def run_sweep(spec: SweepSpec, models: Sequence[str], seeds: Sequence[int], make
                     progress.finished(pool.in_flight(), failed=True)
                     # A task's error (server gone, model refused) is every later task's too: stop submitting.
                     queue.clear()
+                    stopped = True
                     continue
                 if result.retried:
                     outcome.retried.append(finished.task)
@@ -115,6 +117,7 @@ def run_sweep(spec: SweepSpec, models: Sequence[str], seeds: Sequence[int], make
                 progress.finished(pool.in_flight())
                 if queue and decided():
                     queue.clear()
+                    stopped = True
                     progress.shrink(outcome.recorded + pool.in_flight())
         decided()
     finally:

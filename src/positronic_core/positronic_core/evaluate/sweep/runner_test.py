@@ -105,3 +105,16 @@ def test_a_dropped_session_is_run_once_more_and_a_second_drop_stops_the_sweep(tm
     assert again < pool.submitted.index(Task("a", 2))
     assert outcome.failures == ["b seed 2: policy server dropped the session"]
     assert attempts[Task("b", 2)] == 2 and len(pool.submitted) < 12
+
+
+def test_a_session_dropped_after_the_sweep_stopped_submitting_is_not_run_again(tmp_path):
+    def table(task: Task) -> TaskResult:
+        if task == Task("a", 0):
+            return TaskResult(task, error="cannot reach policy server")
+        return TaskResult(task, error="policy server dropped the session", session_dropped=True)
+
+    pool = TablePool(table)
+    outcome = run_sweep(_spec(tmp_path), ["a", "b"], range(4), lambda: pool, io.StringIO())
+    # (a, 0) failed first and stopped the sweep; (b, 0), in flight beside it, is not run again.
+    assert pool.submitted == [Task("a", 0), Task("b", 0)]
+    assert outcome.rerun_after_drop == [] and len(outcome.failures) == 2
