@@ -119,6 +119,18 @@ def test_replicas_sharing_a_checkpoints_directory_list_the_same_models_through_t
     assert answered == {a.address, b.address}, "the balancer's log names which replica answered"
 
 
+def _wait_until_each_holds_a_session(held_by, clients: list[subprocess.Popen]) -> None:
+    """Until every replica in `held_by` has held a connection for a whole second (a session lasts seconds; a lone
+    HTTP request would not hold that long), while every client process still runs."""
+    deadline, held_since = time.monotonic() + 240, None
+    while held_since is None or time.monotonic() - held_since < 1.0:
+        assert time.monotonic() < deadline, "the clients never held a session on each replica"
+        assert all(c.poll() is None for c in clients), [c.stderr.read() for c in clients if c.poll() is not None]
+        held = all(established_connections(replica.port) for replica in held_by)
+        held_since = (held_since or time.monotonic()) if held else None
+        time.sleep(0.1)
+
+
 def test_a_replica_killed_mid_episode_costs_the_run_on_it_that_episode_only(tmp_path):
     """Two `positronic-inference sim` runs through the balancer, one per replica; one replica dies mid-episode."""
     with replicas(2, ["--backend=hold_pose", "--preload=True"], tmp_path) as (a, b), \
@@ -130,15 +142,8 @@ def test_a_replica_killed_mid_episode_costs_the_run_on_it_that_episode_only(tmp_
              "--driver.simulation_time=4", "--camera_width=96", "--camera_height=72"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for out in outputs]
         try:
-            # Both first episodes under way, one on each replica (a session lasts seconds; a lone HTTP request
-            # would not hold for a whole second).
-            deadline, held_since = time.monotonic() + 240, None
-            while held_since is None or time.monotonic() - held_since < 1.0:
-                assert time.monotonic() < deadline, "the runs never held a session on each replica"
-                assert all(run.poll() is None for run in runs), [run.stderr.read() for run in runs if run.poll()]
-                both = established_connections(a.port) and established_connections(b.port)
-                held_since = (held_since or time.monotonic()) if both else None
-                time.sleep(0.1)
+            # Both first episodes under way, one on each replica.
+            _wait_until_each_holds_a_session((a, b), runs)
             a.process.send_signal(signal.SIGKILL)
             results = []
             for run in runs:
@@ -168,18 +173,12 @@ def test_a_replica_killed_mid_sweep_costs_nothing_its_episodes_run_again(tmp_pat
             balancer([a.address, b.address], tmp_path / "nginx") as (port, _):
         sweep = subprocess.Popen(
             [str(Path(sys.executable).parent / "positronic-eval"), "sweep", f"--server=127.0.0.1:{port}",
-             f"--output_dir={out}", "--workers=2", "--episodes=4", "--seed=0", "--driver.simulation_time=4",
+             f"--output_dir={out}", "--workers=2", "--episodes=4", "--seed=0", "--driver.simulation_time=10",
              "--camera_width=64", "--camera_height=48", "--cameras=image.wrist", "--resamples=200"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
-            # Two episodes under way, one on each replica (least_conn), for a whole second.
-            deadline, held_since = time.monotonic() + 240, None
-            while held_since is None or time.monotonic() - held_since < 1.0:
-                assert time.monotonic() < deadline, "the sweep never held a session on each replica"
-                assert sweep.poll() is None, sweep.communicate()
-                both = established_connections(a.port) and established_connections(b.port)
-                held_since = (held_since or time.monotonic()) if both else None
-                time.sleep(0.1)
+            # Two episodes under way, one on each replica (least_conn).
+            _wait_until_each_holds_a_session((a, b), [sweep])
             a.process.send_signal(signal.SIGKILL)
             stdout, stderr = sweep.communicate(timeout=240)
         finally:
