@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from ray_cluster import cluster_env, ray_head, ray_missing
+from ray_cluster import cluster_env, listening_hosts, ray_head, ray_missing
 
 from positronic_core.dataset import layout
 from positronic_core.dataset.reader import Dataset
@@ -129,12 +129,17 @@ def test_a_worker_killed_mid_task_is_retried_and_leaves_nothing_half_written(ser
 
 
 @pytest.fixture(scope="module")
-def ray_address():
+def ray_cluster():
     missing = ray_missing()
     if missing:
         pytest.skip(missing)
-    with ray_head(cpus=2, env=_env()) as address:
-        yield address
+    with ray_head(cpus=2, env=_env()) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="module")
+def ray_address(ray_cluster):
+    return ray_cluster.address
 
 
 def test_ray_cluster_sweep_gives_the_local_pool_outcomes(pool_sweep, server, ray_address, tmp_path):
@@ -148,6 +153,12 @@ def test_ray_cluster_sweep_gives_the_local_pool_outcomes(pool_sweep, server, ray
 
 def test_a_ray_worker_killed_mid_task_is_retried_and_leaves_nothing_half_written(server, ray_address, tmp_path):
     kill_a_worker_mid_task([f"--ray={ray_address}"], server, tmp_path / "sweep")
+
+
+def test_the_local_ray_cluster_listens_on_loopback_only(ray_cluster, ray_address):
+    # After the sweeps above, so that the workers Ray started hold their listeners too.
+    hosts = listening_hosts(ray_cluster.processes())
+    assert hosts == {"127.0.0.1"}
 
 
 def _free_port() -> int:

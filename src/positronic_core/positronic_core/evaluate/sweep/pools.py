@@ -21,7 +21,7 @@ from typing import Any, Protocol
 import positronic_core
 from positronic_core.evaluate.sweep.episode_task import run_task
 from positronic_core.evaluate.sweep.plan import SweepSpec, Task, TaskResult
-from positronic_core.evaluate.sweep.ray_local import LocalCluster, LocalClusterError
+from positronic_core.evaluate.sweep.ray_local import LOOPBACK_ENV, LocalCluster, LocalClusterError
 
 RETRIES = 1
 
@@ -127,6 +127,10 @@ class RayPool:
             # This process joins with the cluster's token; set before Ray is imported, which reads it once.
             os.environ.update({k: v for k, v in self._cluster.env.items() if k.startswith("RAY_AUTH")})
             address = self._cluster.address
+        loopback = address.rpartition(":")[0] in ("127.0.0.1", "localhost")
+        if loopback:
+            # Read once, when Ray is imported: this driver's own listeners stay on loopback too.
+            os.environ.update(LOOPBACK_ENV)
         try:
             import ray
         except ImportError:
@@ -136,9 +140,8 @@ class RayPool:
         self.spec = spec
         if address != "auto":
             _check_reachable(address)
-        host = address.rpartition(":")[0]
         # A driver advertises its own address to the cluster; on a loopback cluster that must be loopback too.
-        local_ip = {"_node_ip_address": "127.0.0.1"} if host in ("127.0.0.1", "localhost") else {}
+        local_ip = {"_node_ip_address": "127.0.0.1"} if loopback else {}
         try:
             ray.init(address=address, log_to_driver=False, configure_logging=False, **local_ip)
         except (ConnectionError, RuntimeError, ValueError) as exc:

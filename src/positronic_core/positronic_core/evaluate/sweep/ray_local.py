@@ -2,9 +2,12 @@
 127.0.0.1 and stopped by ending its process group (never `ray stop`, which stops every Ray cluster on the machine).
 
 Every port is chosen here rather than left to Ray: a head whose agents pick their own ports makes its raylet wait
-for them to write their port files, and on a loaded machine it gives up after a few seconds and aborts. The head
-gets a fresh token (token authentication) in its environment: Ray's listeners bind every interface whatever
-address it advertises.
+for them to write their port files, and on a loaded machine it gives up after a few seconds and aborts.
+
+On Linux, Ray swaps a 127.0.0.1 node address for the machine's outward one and its GCS and raylet listen on every
+interface. Its single-machine mode (RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0, named for the platforms where it is the
+default) keeps the node on loopback and every listener on 127.0.0.1; drivers joining it need the same setting
+(`LOOPBACK_ENV`). The head also gets a fresh token (token authentication) in its environment.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import time
 from pathlib import Path
 
 START_TIMEOUT_S = 180.0
+LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 STOP_TIMEOUT_S = 10.0
 
 
@@ -48,7 +52,7 @@ class LocalCluster:
         ray = shutil.which("ray", path=str(Path(sys.executable).parent)) or shutil.which("ray")
         if ray is None:
             raise LocalClusterError("the ray command is missing (pip install 'positronic_core[ray]')")
-        self.env = {**env, "RAY_USAGE_STATS_ENABLED": "0"}
+        self.env = {**env, "RAY_USAGE_STATS_ENABLED": "0", **LOOPBACK_ENV}
         if "RAY_AUTH_MODE" not in self.env:
             self.env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32))
         self.port = _free_port()
@@ -77,6 +81,10 @@ class LocalCluster:
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    def processes(self) -> list[int]:
+        """The head's running processes: Ray's workers are children of its raylet, all in the head's group."""
+        return _members(self.head.pid)
+
     def stop(self) -> None:
         for sig in (signal.SIGTERM, signal.SIGKILL):
             with contextlib.suppress(ProcessLookupError):
@@ -96,7 +104,7 @@ def _group_alive(pgid: int) -> bool:
 
 
 def _members(pgid: int) -> list[int]:
-    """Running (non-zombie) processes of the group: Ray's workers are children of its raylet, all in the group."""
+    """Running (non-zombie) processes of the group."""
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
