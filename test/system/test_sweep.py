@@ -180,6 +180,20 @@ def test_an_unknown_model_is_one_line_and_nothing_runs(server, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_a_rerun_under_other_simulation_flags_is_one_line_and_nothing_runs(server, tmp_path):
+    out = tmp_path / "out"
+    args = [a for a in FAST if not a.startswith(("--episodes", "--driver.simulation_time"))]
+    args += [f"--server={server}", f"--output_dir={out}", "--models=a", "--episodes=1", "--workers=1"]
+    first = sweep(*args, "--driver.simulation_time=1")
+    assert first.returncode == 0, first.stderr
+    again = sweep(*args, "--driver.simulation_time=2")
+    assert again.returncode == 2
+    assert _one_line(again) == (
+        f"positronic-eval sweep: error: {out} holds episodes recorded under other simulation flags "
+        "(--driver.simulation_time was 1.0, now 2.0): give the original flags to resume, or a new --output_dir")
+    assert [e.id for e in Dataset(out / "a")] == [0] and not (out / "a" / ".partial").exists()
+
+
 def test_an_unreachable_server_is_one_line(tmp_path):
     result = sweep(f"--server=127.0.0.1:{_free_port()}", f"--output_dir={tmp_path / 'out'}", *FAST)
     assert result.returncode == 1

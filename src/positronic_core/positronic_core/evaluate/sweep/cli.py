@@ -24,6 +24,11 @@ is run once more; the local pool stops every worker when one dies, so the tasks 
 too. The same command run again resumes: episodes already recorded (found by their sweep.model and sweep.seed
 statics) are skipped. A task's error (server gone, model refused) stops the sweep after the episodes in flight.
 
+The simulation flags (below) define what an episode is, so the first sweep into DIR keeps them in DIR/sweep.json;
+a later one whose simulation flags differ while DIR holds episodes stops before running anything and names each
+flag that differs: give the original flags to resume, or a new --output_dir. The other flags (models, plan, where
+tasks run) are not checked. A DIR from before sweep.json resumes unchecked.
+
 --until-decided[=DELTA] stops adding seeds once every pair of models is decided at 95% by an anytime-valid
 sequential test (testing by betting, evaluate.sequential): one is better, or no difference of DELTA or more
 (default {DEFAULT_DELTA}); the report says how many of the planned episodes that saved.
@@ -64,7 +69,7 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     run.add_argument("--ray", metavar="local|auto|ADDRESS",
                      help="run on Ray: local starts a cluster on 127.0.0.1 for this sweep and stops it after; "
                           "auto joins this machine's cluster; HOST:PORT joins that head node")
-    sim = p.add_argument_group("simulation (as positronic-inference sim)")
+    sim = p.add_argument_group("simulation (as positronic-inference sim; kept in DIR/sweep.json, a rerun must match)")
     sim.add_argument("--driver.simulation_time", dest="simulation_time", type=float, default=15.0,
                      help="simulated seconds per episode (default 15)")
     sim.add_argument("--driver.task", dest="task", default=TASK, help="the instruction sent to the policy")
@@ -159,6 +164,7 @@ def choose_models(requested: str, available: list[str], source: str) -> list[str
 def main(args: argparse.Namespace) -> int:
     from positronic_core.dataset.errors import DatasetError
     from positronic_core.dataset.writer import DatasetWriter
+    from positronic_core.evaluate.sweep.conditions import ConditionsError
     from positronic_core.evaluate.sweep.placement import PlacementError
     from positronic_core.evaluate.sweep.pools import LocalPool, PoolError, RayPool
     from positronic_core.evaluate.sweep.report import print_report
@@ -196,6 +202,8 @@ def main(args: argparse.Namespace) -> int:
         return fail(str(exc), 1)
     except PlacementError as exc:
         return fail(str(exc), 1)
+    except ConditionsError as exc:
+        return fail(str(exc))
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; finished episodes are kept, run the same command to resume", file=sys.stderr)
         return 130

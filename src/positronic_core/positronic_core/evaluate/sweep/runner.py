@@ -1,5 +1,6 @@
-"""A sweep from plan to report: skip what is already recorded, keep the pool busy seed by seed, stop early when
-the stopping rule has decided (`--until-decided`), then report on the sweep's episodes.
+"""A sweep from plan to report: skip what is already recorded (only under the simulation flags DIR's episodes were
+recorded with, `conditions`), keep the pool busy seed by seed, stop early when the stopping rule has decided
+(`--until-decided`), then report on the sweep's episodes.
 
 A task whose server session was dropped mid-episode (behind a load balancer, the replica holding it died) is run
 once more, first in the queue, on a new session; any other task error (server unreachable, model refused) would
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import TextIO
 
 from positronic_core.evaluate.sequential import SweepDecision, decide_sweep
-from positronic_core.evaluate.sweep import placement
+from positronic_core.evaluate.sweep import conditions, placement
 from positronic_core.evaluate.sweep.plan import SweepSpec, Task, TaskResult, plan_tasks
 from positronic_core.evaluate.sweep.pools import RETRIES, TaskPool
 from positronic_core.evaluate.sweep.progress import SweepProgress
@@ -66,12 +67,18 @@ def find_recorded(spec: SweepSpec, tasks: Sequence[Task]) -> dict[Task, TaskResu
 def run_sweep(spec: SweepSpec, models: Sequence[str], seeds: Sequence[int], make_pool: Callable[[], TaskPool],
               err: TextIO, rule: StoppingRule | None = None,
               progress_factory: Callable[..., SweepProgress] = SweepProgress) -> SweepOutcome:
+    """Runs the planned tasks DIR does not hold yet; raises ConditionsError, before anything runs, if DIR holds
+    episodes recorded under other simulation flags."""
+    checked = conditions.check_and_record(spec.output_dir, spec.settings)
     tasks = plan_tasks(models, seeds)
     outcome = SweepOutcome(planned=len(tasks))
     outcome.results.update(find_recorded(spec, tasks))
     outcome.resumed = len(outcome.results)
     queue = [task for task in tasks if task not in outcome.results]
     progress = progress_factory(err, len(tasks), outcome.resumed)
+    if not checked:
+        progress.note(f"{spec.output_dir} has no record of the simulation flags its episodes were recorded with "
+                      f"(a sweep from before {conditions.RECORD_FILE}): they are not checked against these")
     if outcome.resumed:
         progress.note(f"{plural(outcome.resumed, 'episode')} of {len(tasks)} already recorded in "
                       f"{spec.output_dir}: running the other {len(queue)}")

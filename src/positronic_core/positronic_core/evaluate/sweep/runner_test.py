@@ -4,8 +4,23 @@ outcomes (the real pools and episodes are tested end to end in test/system/test_
 from __future__ import annotations
 
 import io
+import json
 
-from positronic_core.evaluate.sweep.plan import EpisodeSettings, ModelSource, SweepSpec, Task, TaskResult
+import pytest
+
+from positronic_core.dataset import layout
+from positronic_core.dataset.writer import DatasetWriter
+from positronic_core.evaluate.sweep import placement
+from positronic_core.evaluate.sweep.conditions import RECORD_FILE, ConditionsError
+from positronic_core.evaluate.sweep.plan import (
+    MODEL_STATIC,
+    SEED_STATIC,
+    EpisodeSettings,
+    ModelSource,
+    SweepSpec,
+    Task,
+    TaskResult,
+)
 from positronic_core.evaluate.sweep.pools import Finished
 from positronic_core.evaluate.sweep.runner import StoppingRule, run_sweep
 
@@ -118,3 +133,68 @@ def test_a_session_dropped_after_the_sweep_stopped_submitting_is_not_run_again(t
     # (a, 0) failed first and stopped the sweep; (b, 0), in flight beside it, is not run again.
     assert pool.submitted == [Task("a", 0), Task("b", 0)]
     assert outcome.rerun_after_drop == [] and len(outcome.failures) == 2
+
+
+def _publishing(output_dir):
+    """Outcomes that, as a worker's, leave the task's finished episode in its slot."""
+    def publish(task: Task) -> TaskResult:
+        partial, _ = placement.begin(output_dir, task)
+        writer = DatasetWriter(partial).new_episode()
+        writer.append("grip", 0.0, 1)
+        writer.set_static(MODEL_STATIC, task.model)
+        writer.set_static(SEED_STATIC, task.seed)
+        placement.publish(writer.finish(), placement.slot(output_dir, task))
+        placement.discard(output_dir, task)
+        return _a_always_wins(task)
+
+    return publish
+
+
+def _first_sweep(tmp_path, settings: EpisodeSettings) -> None:
+    spec = SweepSpec(tmp_path, ModelSource(server=("127.0.0.1", 1)), settings)
+    outcome = run_sweep(spec, ["a", "b"], range(2), lambda: TablePool(_publishing(tmp_path)), io.StringIO())
+    assert outcome.recorded == 4 and not outcome.failures
+
+
+def _no_pool() -> TablePool:
+    raise AssertionError("the refused sweep made a pool")
+
+
+def test_a_rerun_under_other_simulation_flags_is_refused_before_anything_runs(tmp_path):
+    _first_sweep(tmp_path, EpisodeSettings())
+    record = (tmp_path / RECORD_FILE).read_text()
+    other = SweepSpec(tmp_path, ModelSource(server=("127.0.0.1", 1)),
+                      EpisodeSettings(simulation_time=1.0, camera_width=64))
+    err = io.StringIO()
+    with pytest.raises(ConditionsError) as refused:
+        run_sweep(other, ["a", "b"], range(4), _no_pool, err)
+    assert str(refused.value) == (
+        f"{tmp_path} holds episodes recorded under other simulation flags (--driver.simulation_time was 15.0, "
+        "now 1.0; --camera_width was 320, now 64): give the original flags to resume, or a new --output_dir")
+    assert err.getvalue() == ""
+    assert (tmp_path / RECORD_FILE).read_text() == record
+    assert [len(layout.episode_dirs(tmp_path / m)) for m in ("a", "b")] == [2, 2]
+
+
+def test_a_rerun_under_the_same_flags_resumes(tmp_path):
+    _first_sweep(tmp_path, EpisodeSettings())
+    pool = TablePool(_publishing(tmp_path))
+    err = io.StringIO()
+    outcome = run_sweep(_spec(tmp_path), ["a", "b"], range(3), lambda: pool, err)
+    assert outcome.resumed == 4 and pool.submitted == [Task("a", 2), Task("b", 2)]
+    assert err.getvalue().splitlines()[0] == f"4 episodes of 6 already recorded in {tmp_path}: running the other 2"
+
+
+def test_a_dir_from_before_the_record_resumes_with_a_note_and_gets_one(tmp_path):
+    _first_sweep(tmp_path, EpisodeSettings())
+    (tmp_path / RECORD_FILE).unlink()
+    pool = TablePool(_publishing(tmp_path))
+    err = io.StringIO()
+    spec = SweepSpec(tmp_path, ModelSource(server=("127.0.0.1", 1)), EpisodeSettings(simulation_time=1.0))
+    outcome = run_sweep(spec, ["a", "b"], range(3), lambda: pool, err)
+    assert outcome.resumed == 4 and pool.submitted == [Task("a", 2), Task("b", 2)]
+    assert err.getvalue().splitlines()[0] == (
+        f"{tmp_path} has no record of the simulation flags its episodes were recorded with (a sweep from before "
+        f"{RECORD_FILE}): they are not checked against these")
+    flags = json.loads((tmp_path / RECORD_FILE).read_text())["flags"]
+    assert flags["--driver.simulation_time"] == 1.0
