@@ -27,6 +27,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
+from positronic_core import allocator
 from positronic_core.cfg.policy import build_policy
 from positronic_core.robot.safety import SafetyConfigError, load_limits
 from positronic_core.runtime.control_loop import ControlLoop
@@ -258,4 +259,5 @@ class PolicyNode(Node):
 
 
 def main(args: list[str] | None = None) -> None:
+    allocator.keep_large_buffers()  # camera frames go to the policy server every tick
     spin(PolicyNode, args)

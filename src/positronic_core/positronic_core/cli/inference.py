@@ -9,6 +9,7 @@ from pathlib import Path
 
 import configuronic as cfn
 
+from positronic_core import allocator
 from positronic_core.cfg import driver as driver_cfg
 from positronic_core.cfg import policy as policy_cfg
 from positronic_core.cli import flag_checks
@@ -256,6 +257,7 @@ def main() -> None:
         print(f"positronic-inference: error: {problem}; the commands are {', '.join(COMMANDS)} "
               "(see positronic-inference --help)", file=sys.stderr)
         raise SystemExit(2)
+    allocator.keep_large_buffers()  # camera frames go out every tick
     run(COMMANDS[argv[0]], argv[1:], prog=f"positronic-inference {argv[0]}")
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import configuronic as cfn
 
+from positronic_core import allocator
 from positronic_core.cli.runner import run
 from positronic_core.codecs import get_codec
 from positronic_core.models.checkpoints import CheckpointRegistry
@@ -187,6 +188,7 @@ def serve(checkpoints_dir: str | None = None, codec: str = "ee", backend: str = 
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("websockets").setLevel(logging.WARNING)
+    allocator.keep_large_buffers()
     try:
         if backend not in BACKENDS:
             raise UsageError(f"unknown --backend={backend}; choose one of {', '.join(BACKENDS)}")

@@ -66,7 +66,7 @@ class AbsoluteEEPoseAction:
         poses = np.empty((len(rows), 12))
         poses[:, :3] = rows[:, :3]
         poses[:, 3:] = quat_wxyz_to_matrices(quats).reshape(-1, 9)  # normalises the quaternions
-        return [(CartesianPosition(pose), grip) for pose, grip in zip(poses, rows[:, 7].tolist(), strict=True)]
+        return [(CartesianPosition.checked(pose), grip) for pose, grip in zip(poses, rows[:, 7].tolist(), strict=True)]
 
     def encode(self, action: Action) -> np.ndarray:
         if not isinstance(action.command, CartesianPosition):
@@ -94,7 +94,7 @@ class AbsoluteEEPoseRot6dAction:
         poses = np.empty((len(rows), 12))
         poses[:, :3] = rows[:, :3]
         poses[:, 3:] = rot6d_to_matrices(rows[:, 3:9]).reshape(-1, 9)  # orthonormalises each rotation
-        return [(CartesianPosition(pose), grip) for pose, grip in zip(poses, rows[:, 9].tolist(), strict=True)]
+        return [(CartesianPosition.checked(pose), grip) for pose, grip in zip(poses, rows[:, 9].tolist(), strict=True)]
 
     def encode(self, action: Action) -> np.ndarray:
         if not isinstance(action.command, CartesianPosition):
@@ -116,7 +116,8 @@ class AbsoluteJointsAction:
 
     def decode_chunk(self, rows: np.ndarray, observation: Mapping[str, Any]) -> list[tuple[RobotCommand, float]]:
         rows = _finite_rows(rows, self.dim, "joint position action")
-        return [(JointPosition(row[:7]), grip) for row, grip in zip(rows, rows[:, 7].tolist(), strict=True)]
+        positions = np.ascontiguousarray(rows[:, :7])
+        return [(JointPosition.checked(row), grip) for row, grip in zip(positions, rows[:, 7].tolist(), strict=True)]
 
     def encode(self, action: Action) -> np.ndarray:
         if not isinstance(action.command, JointPosition):

@@ -32,6 +32,14 @@ class CartesianPosition:
     def __post_init__(self) -> None:
         object.__setattr__(self, "pose", finite_vector(self.pose, 12, "cartesian_pos pose"))
 
+    @classmethod
+    def checked(cls, pose: np.ndarray) -> CartesianPosition:
+        """Without the check: for a decoder that has checked its whole chunk (finite float64 rows of 12) at once,
+        where checking each row again would cost a server more than the decoding itself."""
+        command = object.__new__(cls)
+        object.__setattr__(command, "pose", pose)
+        return command
+
     @property
     def translation(self) -> np.ndarray:
         return self.pose[:3]
@@ -47,6 +55,13 @@ class JointPosition:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "positions", finite_vector(self.positions, 7, "joint_pos positions"))
+
+    @classmethod
+    def checked(cls, positions: np.ndarray) -> JointPosition:
+        """Without the check (see `CartesianPosition.checked`): finite float64 (7,) positions."""
+        command = object.__new__(cls)
+        object.__setattr__(command, "positions", positions)
+        return command
 
 
 @dataclass(frozen=True)

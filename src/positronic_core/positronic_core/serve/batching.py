@@ -1,7 +1,9 @@
 """Cross-session micro-batching with a dedicated model thread.
 
 Each loaded model gets one worker thread, so model calls never run on the network event loop and a model is never
-called from two threads at once. Requests queue in arrival order; when the worker frees up it takes every request
+called from two threads at once. A model whose calls are network round trips to a vendor server offers them as
+`infer_batch_async` instead, awaited on the event loop with no thread: the hop to a thread and back costs more than
+the translation around the round trip. Requests queue in arrival order; when the worker frees up it takes every request
 that arrived meanwhile (up to the model's batch limit) and runs them as one forward pass. Nothing waits for a batch
 to fill: a lone robot sees batch-1 latency, and robots that arrive while the model is busy share the next pass.
 Because every session has at most one request in flight (protocol v1 is lock-step), FIFO order is also fair: one
@@ -39,6 +41,7 @@ class BatchingExecutor:
     def __init__(self, model: Model, *, batching: bool = True) -> None:
         self.model = model
         self.max_batch = max(1, int(model.max_batch_size)) if batching else 1
+        self._infer_async = getattr(model, "infer_batch_async", None)
         self._queue: asyncio.Queue[_Request] = asyncio.Queue()
         self._thread = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
         self._worker: asyncio.Task | None = None
@@ -75,7 +78,11 @@ class BatchingExecutor:
                 continue
             started = time.perf_counter()
             self._in_flight = batch
-            outcomes = await loop.run_in_executor(self._thread, self._infer_isolated, [r.observation for r in batch])
+            observations = [r.observation for r in batch]
+            if self._infer_async is not None:
+                outcomes = await self._infer_isolated_async(observations)
+            else:
+                outcomes = await loop.run_in_executor(self._thread, self._infer_isolated, observations)
             self._in_flight = []
             model_ms = (time.perf_counter() - started) * 1000.0
             for request, outcome in zip(batch, outcomes, strict=True):
@@ -91,10 +98,7 @@ class BatchingExecutor:
     def _infer_isolated(self, observations: list[Mapping[str, Any]]) -> list[list[Action] | Exception]:
         """Runs the batch; if it fails, runs each observation alone so only the bad one gets the error."""
         try:
-            chunks = self.model.infer_batch(observations)
-            if len(chunks) != len(observations):
-                raise RuntimeError(f"model returned {len(chunks)} chunks for {len(observations)} observations")
-            return list(chunks)
+            return _checked(self.model.infer_batch(observations), observations)
         except Exception as batch_error:
             if len(observations) == 1:
                 return [batch_error]
@@ -102,6 +106,21 @@ class BatchingExecutor:
         for observation in observations:
             try:
                 outcomes.append(self.model.infer_batch([observation])[0])
+            except Exception as e:
+                outcomes.append(e)
+        return outcomes
+
+    async def _infer_isolated_async(self, observations: list[Mapping[str, Any]]) -> list[list[Action] | Exception]:
+        """`_infer_isolated` through the model's `infer_batch_async`."""
+        try:
+            return _checked(await self._infer_async(observations), observations)
+        except Exception as batch_error:
+            if len(observations) == 1:
+                return [batch_error]
+        outcomes: list[list[Action] | Exception] = []
+        for observation in observations:
+            try:
+                outcomes.append((await self._infer_async([observation]))[0])
             except Exception as e:
                 outcomes.append(e)
         return outcomes
@@ -129,6 +148,9 @@ class BatchingExecutor:
             if not request.future.done():
                 request.future.set_exception(unloaded)
         self._in_flight = []
+        close_async = getattr(self.model, "close_async", None)
+        if close_async is not None:
+            await close_async()
         self._model_closed = self._thread.submit(self.model.close)
         self._model_closed.add_done_callback(_log_close_failure)
         self._thread.shutdown(wait=False)
@@ -137,6 +159,12 @@ class BatchingExecutor:
         """After `close`: returns once the model has closed (after any forward pass that was running)."""
         if self._model_closed is not None:
             await asyncio.wait({asyncio.wrap_future(self._model_closed)})
+
+
+def _checked(chunks: list[list[Action]], observations: list[Mapping[str, Any]]) -> list[list[Action] | Exception]:
+    if len(chunks) != len(observations):
+        raise RuntimeError(f"model returned {len(chunks)} chunks for {len(observations)} observations")
+    return list(chunks)
 
 
 def _log_close_failure(done: concurrent.futures.Future) -> None:

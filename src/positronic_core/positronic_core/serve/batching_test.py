@@ -105,3 +105,81 @@ def test_close_returns_while_a_pass_runs_and_the_model_closes_after_it():
     assert model.batches == [[0]]
     assert [what for what, _ in model.events] == ["forward", "forward done", "close"]
     assert len({thread for _, thread in model.events}) == 1  # closed on the model's own thread
+
+
+class AsyncGatedModel:
+    """A vendor-style model: `infer_batch_async` awaits its gate on the event loop; `infer_batch` must not be used."""
+
+    meta: dict = {}
+
+    def __init__(self, max_batch_size: int = 8, fail_batches: bool = False) -> None:
+        self.max_batch_size = max_batch_size
+        self.fail_batches = fail_batches
+        self.gate = asyncio.Event()
+        self.entered = asyncio.Event()
+        self.batches: list[list[int]] = []
+        self.events: list[str] = []
+        self.threads: set[str] = set()
+        self.closed = threading.Event()
+
+    def infer_batch(self, observations):
+        raise AssertionError("a model with infer_batch_async is never called on a thread")
+
+    async def infer_batch_async(self, observations):
+        self.threads.add(threading.current_thread().name)
+        self.batches.append([o["i"] for o in observations])
+        self.entered.set()
+        try:
+            await self.gate.wait()
+        except asyncio.CancelledError:
+            self.events.append("cancelled")
+            raise
+        if any(o.get("bad") for o in observations) and (self.fail_batches or len(observations) == 1):
+            raise ValueError("a bad observation")
+        return [[Action(Reset(), float(o["i"]))] for o in observations]
+
+    async def close_async(self):
+        self.events.append("close_async")
+
+    def close(self):
+        self.events.append("close")
+        self.closed.set()
+
+
+def test_an_async_model_is_awaited_on_the_loop_batched_and_isolated():
+    async def scenario():
+        model = AsyncGatedModel(fail_batches=True)
+        executor = BatchingExecutor(model)
+        first = asyncio.create_task(executor.infer({"i": 0}))
+        await asyncio.wait_for(model.entered.wait(), STUCK_S)
+        later = [asyncio.create_task(executor.infer({"i": i, "bad": i == 2})) for i in (1, 2, 3)]
+        await asyncio.sleep(0)
+        model.gate.set()
+        chunk, timing = await asyncio.wait_for(first, STUCK_S)
+        assert chunk[0].target_grip == 0.0 and timing["batch_size"] == 1
+        outcomes = await asyncio.wait_for(asyncio.gather(*later, return_exceptions=True), STUCK_S)
+        await executor.close()
+        return model, outcomes
+
+    model, outcomes = asyncio.run(scenario())
+    # The three that came during the first pass shared one; it failed, so each ran alone and only the bad one failed.
+    assert model.batches == [[0], [1, 2, 3], [1], [2], [3]]
+    assert [o[0][0].target_grip for o in (outcomes[0], outcomes[2])] == [1.0, 3.0]
+    assert isinstance(outcomes[1], ValueError)
+    assert model.threads == {threading.main_thread().name}
+
+
+def test_closing_cancels_an_async_pass_and_closes_the_loop_side_first():
+    async def scenario():
+        model = AsyncGatedModel()
+        executor = BatchingExecutor(model)
+        running = asyncio.create_task(executor.infer({"i": 0}))
+        await asyncio.wait_for(model.entered.wait(), STUCK_S)
+        await executor.close()
+        with pytest.raises(ModelClosedError, match="unloaded"):
+            await asyncio.wait_for(running, STUCK_S)
+        await asyncio.wait_for(executor.wait_closed(), STUCK_S)
+        return model
+
+    model = asyncio.run(scenario())
+    assert model.events == ["cancelled", "close_async", "close"]

@@ -9,7 +9,8 @@ from positronic_core.robot.commands import Action
 
 
 class Model(Protocol):
-    """A loaded checkpoint. `infer_batch` is called from one worker thread at a time, never on the event loop."""
+    """A loaded checkpoint. `infer_batch` is called from one worker thread at a time, never on the event loop (which
+    `infer_batch_async`, where a model has it, is called on instead)."""
 
     #: Handshake meta: type, checkpoint_path, codec, image_sizes, action_fps, ...
     meta: dict[str, Any]
@@ -19,6 +20,9 @@ class Model(Protocol):
     #: no I/O), which the server then calls on its event loop instead of a worker thread.
     #: Optional `alive`, default True: False once the model can no longer answer (its vendor process died); the pool
     #: then drops it and loads it afresh for the next session.
+    #: Optional `async infer_batch_async(observations)`: `infer_batch` for a model whose calls are round trips to a
+    #: vendor server, awaited on the event loop (one call at a time) in place of `infer_batch` on a worker thread.
+    #: Optional `async close_async()`: closes what such a model keeps on the event loop, there, before `close`.
 
     def infer_batch(self, observations: Sequence[Mapping[str, Any]]) -> list[list[Action]]: ...
 

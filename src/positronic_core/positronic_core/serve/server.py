@@ -7,7 +7,8 @@ Plus what upstream 0.4.x clients need to use it (see `wire.messages`): 403 on a 
 Built on the `websockets` asyncio server so HTTP and WebSocket share one port and one event loop. Two choices here
 are measured, not incidental: permessage-deflate is declined (`compression=None`) because zlib on raw image bytes
 costs about 14 ms per round trip against 0.7 ms without it, and model calls run on each model's own thread
-(`BatchingExecutor`) so the event loop keeps serving other sessions, pings and handshakes while a model computes.
+(`BatchingExecutor`) so the event loop keeps serving other sessions, pings and handshakes while a model computes;
+a vendor backend's round trips are awaited on the loop instead, which keeps serving meanwhile all the same.
 """
 
 from __future__ import annotations

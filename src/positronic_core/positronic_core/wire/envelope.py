@@ -91,9 +91,16 @@ def packb(obj: Any) -> bytes:
 
 
 _MAX_DTYPE_CHARS = 32
+#: dtype strings seen before: a reply of ten actions names '<f8' ten times, and parsing it is most of an array's
+#: decoding cost. Bounded, since the strings come from the network.
+_DTYPES: dict[str, np.dtype] = {}
+_MAX_CACHED_DTYPES = 64
 
 
 def _parse_dtype(value: Any) -> np.dtype:
+    dtype = _DTYPES.get(value) if isinstance(value, str) else None
+    if dtype is not None:
+        return dtype
     if not isinstance(value, str):
         raise WireError(f"dtype must be a string, got {type(value).__name__}")
     if len(value) > _MAX_DTYPE_CHARS:
@@ -104,6 +111,8 @@ def _parse_dtype(value: Any) -> np.dtype:
         raise WireError(f"unknown dtype {value!r:.40}") from None
     if dtype.kind in _REFUSED_KINDS:
         raise WireError(f"dtype {value!r} (kind {dtype.kind!r}) is refused")
+    if len(_DTYPES) < _MAX_CACHED_DTYPES:
+        _DTYPES[value] = dtype
     return dtype
 
 
@@ -111,16 +120,17 @@ def _decode_ndarray(obj: dict, limits: Limits) -> np.ndarray:
     dtype = _parse_dtype(obj.get(b"dtype"))
     shape = obj.get(b"shape")
     data = obj.get(b"data")
-    if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0
-                                              for d in shape):
+    if type(shape) is not list:
         raise WireError("ndarray shape must be a list of non-negative integers")
     if len(shape) > limits.max_depth:
         raise WireError(f"ndarray has {len(shape)} dimensions")
     count = 1
     for d in shape:
+        if type(d) is not int or d < 0:  # `type`, not isinstance: True is an int too
+            raise WireError("ndarray shape must be a list of non-negative integers")
         count *= d
-        if count > limits.max_array_elements:
-            raise WireError(f"ndarray of shape {shape} exceeds the limit of {limits.max_array_elements} elements")
+    if count > limits.max_array_elements:
+        raise WireError(f"ndarray of shape {shape} exceeds the limit of {limits.max_array_elements} elements")
     if not isinstance(data, bytes):
         raise WireError("ndarray data must be bytes")
     if len(data) != count * dtype.itemsize:
@@ -138,18 +148,19 @@ def _decode_npgeneric(obj: dict) -> np.generic:
 
 
 def _check_depth(obj: Any, max_depth: int) -> None:
-    stack = [(obj, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            children = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
+    """Level by level, holding only maps and lists: a reply's leaves (numbers, strings, decoded arrays) outnumber
+    its containers several times over."""
+    level = [obj] if isinstance(obj, (dict, list)) else []
+    depth = 0
+    while level:
+        depth += 1
         if depth > max_depth:
             raise WireError(f"document nested deeper than {max_depth} levels")
-        stack.extend((child, depth + 1) for child in children)
+        below = []
+        for item in level:
+            below += [child for child in (item.values() if isinstance(item, dict) else item)
+                      if isinstance(child, (dict, list))]
+        level = below
 
 
 def unpackb(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Any:

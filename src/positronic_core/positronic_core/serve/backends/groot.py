@@ -70,6 +70,12 @@ class GrootModel:
         action, _info = self.client.get_action(encoded, timeout_s=timeout_s)
         return [self.codec.decode(action, index, observation) for index, observation in enumerate(observations)]
 
+    async def infer_batch_async(self, observations: Sequence[Mapping[str, Any]]) -> list[list[Action]]:
+        """`infer_batch` on the server's event loop, which then needs no model thread (see `batching`)."""
+        encoded = self.codec.encode(observations)
+        action, _info = await self.client.get_action_async(encoded)
+        return [self.codec.decode(action, index, observation) for index, observation in enumerate(observations)]
+
     def warm_up(self) -> None:
         """One inference through the whole path, then a `reset` so that it leaves no state behind."""
         try:
@@ -82,6 +88,10 @@ class GrootModel:
     def alive(self) -> bool:
         """False once the GR00T server has exited: the model pool then loads the checkpoint afresh."""
         return self.process.alive()
+
+    async def close_async(self) -> None:
+        """What lives on the event loop (`infer_batch_async`'s socket) closes there, before `close`."""
+        self.client.close_async_socket()
 
     def close(self) -> None:
         self.client.close()

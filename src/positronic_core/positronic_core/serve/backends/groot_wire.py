@@ -14,6 +14,7 @@ send again), so every request here has a bound and a timed-out socket is replace
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import io
 import math
@@ -24,6 +25,7 @@ from typing import Any
 import msgpack
 import numpy as np
 import zmq
+import zmq.asyncio
 
 from positronic_core.wire.envelope import raw_bytes
 
@@ -133,15 +135,11 @@ class GrootClient:
         self.api_token = api_token
         self._context = zmq.Context.instance()
         self._socket: zmq.Socket | None = None
+        self._async_socket: zmq.asyncio.Socket | None = None
 
     def call(self, endpoint: str, data: Mapping[str, Any] | None = None, *, timeout_s: float | None = None) -> Any:
         """Send one request and return the decoded reply; `GrootWireError` on an error reply or no reply in time."""
-        request: dict[str, Any] = {"endpoint": endpoint}
-        if data is not None:
-            request["data"] = dict(data)
-        if self.api_token is not None:
-            request["api_token"] = self.api_token
-        payload = pack(request)
+        payload = self._request(endpoint, data)
         bound = self.timeout_s if timeout_s is None else timeout_s
         socket = self._connected()
         deadline = time.monotonic() + bound
@@ -151,22 +149,51 @@ class GrootClient:
             socket.send(payload, zmq.NOBLOCK)
             while not socket.poll(_millis(min(_LIVENESS_POLL_S, max(0.0, deadline - time.monotonic()))),
                                   zmq.POLLIN):
-                gone = self.liveness() if self.liveness is not None else None
-                if gone is not None:
-                    self._discard_socket()
-                    raise GrootWireError(f"no reply to {endpoint!r}: {gone}")
+                self._check_liveness(endpoint)
                 if time.monotonic() >= deadline:
                     raise self._timed_out(endpoint, bound)
             reply = socket.recv(zmq.NOBLOCK)
         except zmq.ZMQError as e:
             self._discard_socket()
             raise GrootWireError(f"calling {endpoint!r} at {self.address} failed: {e}") from None
-        if reply == b"ERROR":
-            raise GrootWireError(f"the GR00T server failed on {endpoint!r} (it answered ERROR)")
-        response = unpack(reply)
-        if isinstance(response, dict) and "error" in response:
-            raise GrootWireError(f"the GR00T server failed on {endpoint!r}: {response['error']}")
-        return response
+        return _response(endpoint, reply)
+
+    async def call_async(self, endpoint: str, data: Mapping[str, Any] | None = None, *,
+                         timeout_s: float | None = None) -> Any:
+        """`call` on the running event loop, on a socket of its own (`zmq.asyncio`), so that a server needs no
+        model thread for it. A cancelled call leaves that socket waiting for its reply: it is replaced."""
+        payload = self._request(endpoint, data)
+        bound = self.timeout_s if timeout_s is None else timeout_s
+        socket = self._connected_async()
+        try:
+            async with asyncio.timeout(bound):
+                await socket.send(payload)
+                while not await socket.poll(_millis(_LIVENESS_POLL_S), zmq.POLLIN):
+                    self._check_liveness(endpoint)
+                reply = await socket.recv()
+        except TimeoutError:
+            raise self._timed_out(endpoint, bound) from None
+        except zmq.ZMQError as e:
+            self._discard_socket()
+            raise GrootWireError(f"calling {endpoint!r} at {self.address} failed: {e}") from None
+        except asyncio.CancelledError:
+            self._discard_socket()
+            raise
+        return _response(endpoint, reply)
+
+    def _request(self, endpoint: str, data: Mapping[str, Any] | None) -> bytes:
+        request: dict[str, Any] = {"endpoint": endpoint}
+        if data is not None:
+            request["data"] = dict(data)
+        if self.api_token is not None:
+            request["api_token"] = self.api_token
+        return pack(request)
+
+    def _check_liveness(self, endpoint: str) -> None:
+        gone = self.liveness() if self.liveness is not None else None
+        if gone is not None:
+            self._discard_socket()
+            raise GrootWireError(f"no reply to {endpoint!r}: {gone}")
 
     def ping(self, timeout_s: float = 2.0) -> bool:
         """True if the server answers `ping` in time (a readiness probe: never raises for a server not up yet)."""
@@ -179,11 +206,12 @@ class GrootClient:
     def get_action(self, observation: Mapping[str, Any], *, timeout_s: float | None = None
                    ) -> tuple[dict[str, Any], dict[str, Any]]:
         """The model's `(action, info)` for a batched nested observation (`video` / `state` / `language`)."""
-        response = self.call("get_action", {"observation": observation, "options": None}, timeout_s=timeout_s)
-        if not isinstance(response, (list, tuple)) or len(response) != 2 or not isinstance(response[0], dict):
-            raise GrootWireError(f"get_action must answer [action, info], got {_describe(response)}")
-        info = response[1] if isinstance(response[1], dict) else {}
-        return response[0], info
+        return _action_and_info(self.call("get_action", {"observation": observation, "options": None},
+                                          timeout_s=timeout_s))
+
+    async def get_action_async(self, observation: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """`get_action` on the running event loop."""
+        return _action_and_info(await self.call_async("get_action", {"observation": observation, "options": None}))
 
     def reset(self, *, timeout_s: float | None = None) -> Any:
         return self.call("reset", {"options": None}, timeout_s=timeout_s)
@@ -193,21 +221,52 @@ class GrootClient:
 
     def _connected(self) -> zmq.Socket:
         if self._socket is None:
-            socket = self._context.socket(zmq.REQ)
-            socket.setsockopt(zmq.LINGER, 0)  # a request to a dead server must not hold up closing
-            socket.connect(self.address)
-            self._socket = socket
+            self._socket = self._new_socket(self._context)
         return self._socket
 
+    def _connected_async(self) -> zmq.asyncio.Socket:
+        if self._async_socket is None:
+            self._async_socket = self._new_socket(zmq.asyncio.Context.instance())
+        return self._async_socket
+
+    def _new_socket(self, context: zmq.Context) -> zmq.Socket:
+        socket = context.socket(zmq.REQ)
+        socket.setsockopt(zmq.LINGER, 0)  # a request to a dead server must not hold up closing
+        socket.connect(self.address)
+        return socket
+
     def _discard_socket(self) -> None:
+        """Both sockets: the one that failed is wedged, and the other belongs to the same gone or stuck server."""
+        self.close_async_socket()
         if self._socket is not None:
             self._socket.close(linger=0)
             self._socket = None
+
+    def close_async_socket(self) -> None:
+        """Closes `call_async`'s socket. On the event loop it runs on: zmq.asyncio removes it from that loop."""
+        if self._async_socket is not None:
+            self._async_socket.close(linger=0)
+            self._async_socket = None
 
     def _timed_out(self, endpoint: str, bound: float) -> GrootTimeoutError:
         # The REQ socket now waits for a reply that may never come and would refuse the next send: replace it.
         self._discard_socket()
         return GrootTimeoutError(f"the GR00T server at {self.address} did not answer {endpoint!r} within {bound:g} s")
+
+
+def _response(endpoint: str, reply: bytes) -> Any:
+    if reply == b"ERROR":
+        raise GrootWireError(f"the GR00T server failed on {endpoint!r} (it answered ERROR)")
+    response = unpack(reply)
+    if isinstance(response, dict) and "error" in response:
+        raise GrootWireError(f"the GR00T server failed on {endpoint!r}: {response['error']}")
+    return response
+
+
+def _action_and_info(response: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    if not isinstance(response, (list, tuple)) or len(response) != 2 or not isinstance(response[0], dict):
+        raise GrootWireError(f"get_action must answer [action, info], got {_describe(response)}")
+    return response[0], response[1] if isinstance(response[1], dict) else {}
 
 
 def _millis(seconds: float) -> int:

@@ -1,3 +1,4 @@
+import asyncio
 import socket
 import subprocess
 import sys
@@ -151,6 +152,42 @@ def test_a_dead_server_ends_the_wait_at_once_with_the_reason():
     try:
         with pytest.raises(GrootWireError, match="no reply to 'get_action': the GR00T server exited with code 3"):
             client.get_action(_nested_observation())
+    finally:
+        client.close()
+        server.close()
+
+
+def test_get_action_awaited_on_an_event_loop_against_the_stand_in(stand_in):
+    async def calls():
+        action, info = await stand_in.get_action_async(_nested_observation(batch=2))
+        observation = _nested_observation()
+        observation["state"]["ee_pose"] = observation["state"]["ee_pose"].astype(np.float64)
+        with pytest.raises(GrootWireError, match="must be float32"):
+            await stand_in.get_action_async(observation)
+        again, _ = await stand_in.get_action_async(_nested_observation())
+        stand_in.close_async_socket()  # on the loop its socket belongs to
+        return action, info, again
+
+    action, info, again = asyncio.run(calls())
+    assert info == {} and action["ee_pose"].shape == (2, 4, 7) and again["ee_pose"].shape == (1, 4, 7)
+    assert stand_in.ping()  # the blocking socket is untouched
+
+
+def test_an_awaited_request_times_out_without_wedging_and_a_dead_server_ends_the_wait():
+    server = _Router(answer=lambda n: n == 2)  # only the second request gets its reply
+    gone: list[str] = []
+    client = GrootClient(server.port, timeout_s=0.3, liveness=lambda: gone[0] if gone else None)
+
+    async def calls():
+        with pytest.raises(GrootTimeoutError, match="did not answer 'ping' within 0.3 s"):
+            await client.call_async("ping")
+        assert await client.call_async("ping") == {"status": "ok"}
+        gone.append("the GR00T server exited with code 3")
+        with pytest.raises(GrootWireError, match="no reply to 'reset': the GR00T server exited with code 3"):
+            await client.call_async("reset", timeout_s=600.0)  # only the liveness check can end this one
+
+    try:
+        asyncio.run(calls())
     finally:
         client.close()
         server.close()

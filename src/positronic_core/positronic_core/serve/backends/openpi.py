@@ -17,8 +17,10 @@ own free port.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,7 @@ from websockets.exceptions import ConnectionClosed, WebSocketException
 from positronic_core.codecs.codec import Codec
 from positronic_core.models.checkpoints import OPENPI_LAYOUT, CheckpointRegistry
 from positronic_core.robot.commands import Action
-from positronic_core.serve.backends.blocking_websocket import BlockingWebSocket
+from positronic_core.serve.backends.lockstep_websocket import LockstepWebSocket
 from positronic_core.serve.vendor_process import VendorProcess
 from positronic_core.serve.vendor_source import VendorSource
 from positronic_core.wire.envelope import WireError, packb, unpackb
@@ -64,7 +66,7 @@ class OpenpiConnection:
         self.infer_timeout_s = infer_timeout_s
         # No keepalive pings: openpi's server computes on its event loop and cannot answer them meanwhile (a
         # first JAX compile takes minutes); lock-step replies under `infer_timeout_s` are the liveness check.
-        self._ws = BlockingWebSocket(host, port, open_timeout_s=open_timeout_s, max_size=max_frame_bytes)
+        self._ws = LockstepWebSocket(host, port, open_timeout_s=open_timeout_s, max_size=max_frame_bytes)
         try:
             self.metadata = self._decode(self._ws.recv(timeout=open_timeout_s), "metadata")
         except BaseException:
@@ -75,7 +77,15 @@ class OpenpiConnection:
         """Sends one observation; the reply map. `OpenpiError` for a failure the server reports; the socket's own
         errors (ConnectionClosed, OSError, TimeoutError) pass through."""
         self._ws.send(packb(dict(observation)))
-        reply = self._decode(self._ws.recv(timeout=self.infer_timeout_s), "reply")
+        return self._reply(self._ws.recv(timeout=self.infer_timeout_s))
+
+    async def infer_async(self, observation: Mapping[str, Any]) -> dict[str, Any]:
+        """`infer` on the running event loop."""
+        await self._ws.send_async(packb(dict(observation)))
+        return self._reply(await self._ws.recv_async(timeout=self.infer_timeout_s))
+
+    def _reply(self, frame: bytes | str) -> dict[str, Any]:
+        reply = self._decode(frame, "reply")
         actions = reply.get(ACTIONS_KEY)
         if not isinstance(actions, np.ndarray) or actions.ndim != 2:
             shape = getattr(actions, "shape", type(actions).__name__)
@@ -153,24 +163,44 @@ class OpenpiModel:
     def infer_batch(self, observations: Sequence[Mapping[str, Any]]) -> list[list[Action]]:
         return [self._infer_one(observation) for observation in observations]
 
+    async def infer_batch_async(self, observations: Sequence[Mapping[str, Any]]) -> list[list[Action]]:
+        """`infer_batch` on the server's event loop, which then needs no model thread (see `lockstep_websocket`)."""
+        chunks = []
+        for observation in observations:
+            encoded = self.encode(observation)
+            with self._vendor_errors():
+                reply = await self._connected().infer_async(encoded)
+            chunks.append(self.codec.decode(reply[ACTIONS_KEY], observation))
+        return chunks
+
     def _infer_one(self, observation: Mapping[str, Any]) -> list[Action]:
         reply = self._call(self.encode(observation))
         return self.codec.decode(reply[ACTIONS_KEY], observation)
 
     def _call(self, encoded: Mapping[str, Any]) -> dict[str, Any]:
+        with self._vendor_errors():
+            return self._connected().infer(encoded)
+
+    def _connected(self) -> OpenpiConnection:
+        """The connection to send on, opened afresh if there is none or the server closed it while idle."""
         if not self._process.alive():
             raise OpenpiError(self._process.exit_message())
+        if self._connection is not None and not self._connection.is_open():
+            self._drop_connection()
+        if self._connection is None:
+            self._connection = self._connect()
+        return self._connection
+
+    @contextmanager
+    def _vendor_errors(self) -> Iterator[None]:
+        """A failed round trip as one `OpenpiError`, and the connection dropped: after a failure, a timeout or a
+        cancelled call, a late or half-read reply would be taken for the answer to the next observation."""
         try:
-            if self._connection is not None and not self._connection.is_open():
-                self._drop_connection()
-            if self._connection is None:
-                self._connection = self._connect()
-            return self._connection.infer(encoded)
+            yield
         except OpenpiError:
             self._drop_connection()  # openpi closes the socket after reporting a failure
             raise
         except TimeoutError:
-            # A late reply would be read as the answer to the next observation: start afresh.
             self._drop_connection()
             raise OpenpiError(f"the openpi server on port {self._process.port} did not answer within "
                               f"{self.infer_timeout_s:g} s") from None
@@ -180,6 +210,9 @@ class OpenpiModel:
                 raise OpenpiError(self._process.exit_message()) from None
             raise OpenpiError(f"lost the connection to the openpi server on port {self._process.port}: "
                               f"{type(e).__name__}: {e}") from None
+        except asyncio.CancelledError:  # the server is unloading this model
+            self._drop_connection()
+            raise
 
     def warm_up(self) -> None:
         """One inference on a neutral observation (zeros, black images), checked only for being a reply."""
