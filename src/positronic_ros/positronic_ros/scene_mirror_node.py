@@ -34,6 +34,7 @@ from positronic_core.runtime.run_statics import simulation_statics
 from positronic_core.sim import control_scene, scene
 from positronic_core.sim.franka import HOME_Q
 from positronic_core.sim.placement import place_cubes
+from positronic_core.sim.placement_gate import PlacementGate, Poses
 from positronic_core.sim.scene_mirror import SceneMirror
 from positronic_interfaces.srv import ResetEpisode
 from positronic_ros import conversions
@@ -44,6 +45,8 @@ from positronic_ros.scene_topics import SceneTopics, camera_info
 _DROP_GAP = 1e-4
 #: How quickly the arm controller is sent home just before the world reset puts the arm there.
 _HOME_IN_S = 0.05
+#: Simulated time after a reset within which the cubes must show at their placements (`PlacementGate`).
+_PLACED_WITHIN_NS = 1_000_000_000
 
 
 class SceneMirrorNode(Node):
@@ -89,8 +92,8 @@ class SceneMirrorNode(Node):
         self.sim_ns: int | None = None
         self._frame_ns, self._relay_ns = round(1e9 / self.camera_fps), round(1e9 / relay_rate)
         self._next_frame_ns = self._next_relay_ns = 0
-        # The episode's red cube start is taken from the first cube poses measured after a reset.
-        self._episode_from_ns: int | None = 0
+        # After a reset, cube poses count from the first that show the cubes where the reset put them.
+        self.gate = PlacementGate()
 
         self.topics = SceneTopics(self, cameras, simulation_statics(quality, (width, height)))
         self.arm_pub = self.create_publisher(JointTrajectory, arm_topic, 10)
@@ -125,15 +128,20 @@ class SceneMirrorNode(Node):
         self.mirror.set_joints(msg.name, msg.position)
 
     def _on_cubes(self, msg: FreeJointStateArray) -> None:
+        cubes = {}
         for cube in msg.free_joints:
-            pose, velocity = cube.pose.pose, cube.twist.twist.linear
-            pose7 = [pose.position.x, pose.position.y, pose.position.z, pose.orientation.w, pose.orientation.x,
-                     pose.orientation.y, pose.orientation.z]
-            self.mirror.set_body(cube.name, np.array(pose7), np.array([velocity.x, velocity.y, velocity.z]))
+            pose = cube.pose.pose
+            cubes[cube.name] = np.array([pose.position.x, pose.position.y, pose.position.z, pose.orientation.w,
+                                         pose.orientation.x, pose.orientation.y, pose.orientation.z])
+        seen = self.gate.check({name: pose7[:3] for name, pose7 in cubes.items()},
+                               conversions.stamp_to_ns(msg.header.stamp))
+        if seen is Poses.STALE:
+            return
+        for cube in msg.free_joints:
+            velocity = cube.twist.twist.linear
+            self.mirror.set_body(cube.name, cubes[cube.name], np.array([velocity.x, velocity.y, velocity.z]))
         self.mirror.update()
-        starts = self._episode_from_ns
-        if starts is not None and conversions.stamp_to_ns(msg.header.stamp) >= starts:
-            self._episode_from_ns = None
+        if seen is Poses.FIRST:
             self.mirror.start_episode()
         self._stamp = msg.header.stamp
         ee = conversions.pose7_to_msg(self.mirror.ee_pose, self._stamp)
@@ -168,8 +176,9 @@ class SceneMirrorNode(Node):
         self.arm_pub.publish(home)
         self.gripper_pub.publish(Float64MultiArray(data=[0.0]))
         world = ResetWorld.Request(keyframe=control_scene.HOME_KEY)
-        for body, placement in zip((scene.RED_BOX, scene.GREEN_BOX), place_cubes(np.random.default_rng(seed)),
-                                   strict=True):
+        placements = dict(zip((scene.RED_BOX, scene.GREEN_BOX), place_cubes(np.random.default_rng(seed)),
+                              strict=True))
+        for body, placement in placements.items():
             cube = FreeJointState(name=body)
             cube.pose.pose.position.x, cube.pose.pose.position.y = placement.x, placement.y
             cube.pose.pose.position.z = scene.TABLE_TOP_Z + scene.BOX_HALF_EXTENTS[2] + _DROP_GAP
@@ -186,7 +195,7 @@ class SceneMirrorNode(Node):
             return response
         self.seed = seed
         self.topics.ee_path.poses = []
-        self._episode_from_ns = self.sim_ns or 0
+        self.gate.expect(placements, self.sim_ns or 0, _PLACED_WITHIN_NS)
         response.success, response.message = True, f"scene reset with seed {seed}"
         return response
 
