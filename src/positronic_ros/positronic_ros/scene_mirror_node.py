@@ -195,7 +195,7 @@ class SceneMirrorNode(Node):
             return response
         self.seed = seed
         self.topics.ee_path.poses = []
-        self.gate.expect(placements, self.sim_ns or 0, _PLACED_WITHIN_NS)
+        self.gate.expect(placements, _PLACED_WITHIN_NS)
         response.success, response.message = True, f"scene reset with seed {seed}"
         return response
 

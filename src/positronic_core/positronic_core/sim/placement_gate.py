@@ -30,17 +30,23 @@ class Poses(enum.Enum):
 class PlacementGate:
     def __init__(self) -> None:
         self._expected: dict[str, tuple[float, float]] | None = None
-        self._until_ns = 0
+        self._bound_ns = 0
+        self._until_ns: int | None = None
 
-    def expect(self, placements: Mapping[str, Placement], now_ns: int, bound_ns: int) -> None:
-        """A reset placed the cubes (body name -> placement) at simulated time `now_ns`."""
+    def expect(self, placements: Mapping[str, Placement], bound_ns: int) -> None:
+        """A reset placed the cubes (body name -> placement); poses count again once they show there, or `bound_ns`
+        of simulated time after the first pose that comes in. Counted from that pose, not from the clock: a node
+        that has just started may not have heard the clock yet when the first reset comes."""
         self._expected = {name: (p.x, p.y) for name, p in placements.items()}
-        self._until_ns = now_ns + bound_ns
+        self._bound_ns = bound_ns
+        self._until_ns = None
 
     def check(self, positions: Mapping[str, np.ndarray], stamp_ns: int) -> Poses:
         """What cube `positions` (body name -> x, y, z) measured at `stamp_ns` are."""
         if self._expected is None:
             return Poses.CURRENT
+        if self._until_ns is None:
+            self._until_ns = stamp_ns + self._bound_ns
         placed = all(name in positions and np.hypot(positions[name][0] - x, positions[name][1] - y) <= PLACED_WITHIN_M
                      for name, (x, y) in self._expected.items())
         if not placed and stamp_ns < self._until_ns:
