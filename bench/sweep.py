@@ -4,12 +4,14 @@
 Both run the product's sweep (`evaluate.sweep.runner.run_sweep`, the code behind `positronic-eval sweep`) with the
 same number of workers against one `positronic-policy-server --backend=hold_pose` process, on the same seeds. From
 each run: `start-up` (pool or cluster start, first simulator build: the time to the first finished episode less that
-episode's own cost), `episode` (median wall seconds a task spends in its worker: simulate, render, record, publish)
-and `overhead` (worker-seconds per episode beyond that: scheduling, result transport, idle worker time, measured
-from the steady-state rate between the first and the last finished episode). The projection assumes one core per
-worker and a server that keeps up: episodes per minute = 60 k / (episode + overhead), and the minutes a 10-model x
-50-seed sweep (500 episodes) takes = start-up + 500 (episode + overhead) / k. The local pool cannot go past one
-machine's cores; Ray's rows past them mean a cluster.
+episode's own cost) and `episode` (median wall seconds a task spends in its worker: simulate, render, record,
+publish). `overhead` is each engine's own cost per task, measured apart: worker-seconds per empty task (submit, run
+nothing, return a result) with as many in flight as there are workers, the way the sweep submits, on the same
+engine (a spawn-context process pool; a fresh `--ray=local` cluster). It is too small to read off the episodes'
+timing, where a few milliseconds drown in a second of simulation. The projection assumes one core per worker and a
+server that keeps up: episodes per minute = 60 k / (episode + overhead), and the minutes a 10-model x 50-seed sweep
+(500 episodes) takes = start-up + 500 (episode + overhead) / k. The local pool cannot go past one machine's cores;
+Ray's rows past them mean a cluster.
 
     .venv/bin/python bench/sweep.py [--episodes 12] [--seconds 2] [--workers 2] [--rounds 2]
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import multiprocessing
 import os
 import signal
 import statistics
@@ -25,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +40,7 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 from positronic_core.evaluate.sweep.plan import EpisodeSettings, ModelSource, SweepSpec  # noqa: E402
 from positronic_core.evaluate.sweep.pools import LocalPool, RayPool  # noqa: E402
 from positronic_core.evaluate.sweep.progress import SweepProgress  # noqa: E402
+from positronic_core.evaluate.sweep.ray_local import LOOPBACK_ENV, LocalCluster  # noqa: E402
 from positronic_core.evaluate.sweep.runner import run_sweep  # noqa: E402
 
 PROJECTED_WORKERS = (1, 2, 4, 8, 16, 32, 64)
@@ -76,7 +81,7 @@ class _Stamps(SweepProgress):
         super().finished(running, failed)
 
 
-def measure(name: str, spec: SweepSpec, episodes: int, workers: int, make_pool) -> Measured:
+def measure(name: str, spec: SweepSpec, episodes: int, overhead_s: float, make_pool) -> Measured:
     started = time.perf_counter()
     outcome = run_sweep(spec, ["1"], range(episodes), make_pool, io.StringIO(), progress_factory=_Stamps)
     wall = time.perf_counter() - started
@@ -84,12 +89,61 @@ def measure(name: str, spec: SweepSpec, episodes: int, workers: int, make_pool) 
         raise RuntimeError(f"{name}: {outcome.failures or 'episodes missing'}")
     # The median: each worker's first task also builds its simulator.
     episode = statistics.median(r.wall_s for r in outcome.results.values())
-    stamps = _Stamps.stamps
-    first, last = stamps[0] - started, stamps[-1] - started
-    # Steady state: one episode per (last - first) / (n - 1) seconds with `workers` busy.
-    rate_s = (last - first) / (len(stamps) - 1)
+    first = _Stamps.stamps[0] - started
     return Measured(name, episodes, wall, startup_s=max(0.0, first - episode), episode_s=episode,
-                    overhead_s=max(0.0, workers * rate_s - episode))
+                    overhead_s=overhead_s)
+
+
+def _empty_task(index: int) -> int:
+    return index
+
+
+def _per_task_s(submit, wait_one, workers: int, tasks: int) -> float:
+    """Worker-seconds per task of `tasks` empty tasks, `workers` in flight at a time (after one warm-up round)."""
+    for round_tasks in (workers, tasks):
+        started = time.perf_counter()
+        running = [submit(i) for i in range(workers)]
+        for i in range(workers, round_tasks):
+            running = wait_one(running)
+            running.append(submit(i))
+        while running:
+            running = wait_one(running)
+    return (time.perf_counter() - started) * workers / tasks
+
+
+def pool_overhead_s(workers: int, tasks: int) -> float:
+    with futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as executor:
+        def wait_one(running: list) -> list:
+            done, rest = futures.wait(running, return_when=futures.FIRST_COMPLETED)
+            for future in done:
+                future.result()
+            return list(rest)
+
+        return _per_task_s(lambda i: executor.submit(_empty_task, i), wait_one, workers, tasks)
+
+
+def ray_overhead_s(workers: int, tasks: int) -> float:
+    os.environ.update(LOOPBACK_ENV)
+    cluster = LocalCluster(workers, dict(os.environ))
+    try:
+        # Before Ray is imported: it reads the authentication mode once, then.
+        os.environ.update({k: v for k, v in cluster.env.items() if k.startswith("RAY_AUTH")})
+        import ray
+
+        ray.init(address=cluster.address, log_to_driver=False, configure_logging=False,
+                 _node_ip_address="127.0.0.1")
+        remote = ray.remote(num_cpus=1)(_empty_task)
+
+        def wait_one(running: list) -> list:
+            done, rest = ray.wait(running, num_returns=1)
+            ray.get(done)
+            return rest
+
+        return _per_task_s(remote.remote, wait_one, workers, tasks)
+    finally:
+        if "ray" in sys.modules:
+            sys.modules["ray"].shutdown()
+        cluster.stop()
 
 
 def policy_server() -> tuple[subprocess.Popen, int]:
@@ -109,7 +163,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=2.0, help="simulated seconds per episode (default 2)")
     parser.add_argument("--workers", type=int, default=2, help="workers of both engines (default 2)")
     parser.add_argument("--rounds", type=int, default=2, help="alternated runs per engine, best kept (default 2)")
+    parser.add_argument("--empty_tasks", type=int, default=400,
+                        help="empty tasks per engine for its per-task overhead (default 400)")
     args = parser.parse_args()
+    overheads = {"pool": pool_overhead_s(args.workers, args.empty_tasks),
+                 "ray": ray_overhead_s(args.workers, args.empty_tasks)}
     settings = EpisodeSettings(simulation_time=args.seconds, camera_width=128, camera_height=96,
                                cameras=("image.wrist", "image.exterior"))
     server, port = policy_server()
@@ -124,9 +182,9 @@ def main() -> None:
             for round_ in range(args.rounds):
                 spec_p = SweepSpec(pool_spec.output_dir / str(round_), source, settings)
                 spec_r = SweepSpec(ray_spec.output_dir / str(round_), source, settings)
-                pools.append(measure("local pool", spec_p, args.episodes, args.workers,
+                pools.append(measure("local pool", spec_p, args.episodes, overheads["pool"],
                                      lambda spec=spec_p: LocalPool(spec, args.workers)))
-                rays.append(measure("Ray (--ray=local)", spec_r, args.episodes, args.workers,
+                rays.append(measure("Ray (--ray=local)", spec_r, args.episodes, overheads["ray"],
                                     lambda spec=spec_r: RayPool(spec, "local", args.workers)))
             pool = min(pools, key=lambda m: m.wall_s)
             ray = min(rays, key=lambda m: m.wall_s)
@@ -137,10 +195,12 @@ def main() -> None:
           f"{args.seconds:g} simulated s each "
           f"(2 cameras at 128x96, recorded), hold_pose server; this machine: {os.cpu_count()} CPUs")
     print(f"{'engine':20s} {'wall s':>7s} {'episodes/min':>13s} {'start-up s':>11s} {'episode s':>10s} "
-          f"{'overhead s':>11s}")
+          f"{'overhead ms/task':>17s}")
     for m in (pool, ray):
         print(f"{m.name:20s} {m.wall_s:7.1f} {m.per_minute:13.1f} {m.startup_s:11.1f} {m.episode_s:10.2f} "
-              f"{m.overhead_s:11.2f}")
+              f"{m.overhead_s * 1000:17.2f}")
+    print(f"per-task overhead, Ray / local pool: {ray.overhead_s / pool.overhead_s:.1f}x "
+          f"({args.empty_tasks} empty tasks each)")
     steady = ray.projected_per_minute(1) / pool.projected_per_minute(1)
     print(f"Ray / local pool, episodes per minute: {ray.per_minute / pool.per_minute:.2f}x with start-up, "
           f"{steady:.2f}x in steady state")
