@@ -164,7 +164,9 @@ class OpenpiModel:
         return [self._infer_one(observation) for observation in observations]
 
     async def infer_batch_async(self, observations: Sequence[Mapping[str, Any]]) -> list[list[Action]]:
-        """`infer_batch` on the server's event loop, which then needs no model thread (see `lockstep_websocket`)."""
+        """`infer_batch` on the server's event loop, which then needs no model thread (see `lockstep_websocket`).
+        Two rare steps still block the loop, briefly: opening a new connection (after an idle close or a failure, a
+        loopback handshake) and, once the connection is lost, up to 2 s waiting for the vendor's exit status."""
         chunks = []
         for observation in observations:
             encoded = self.encode(observation)
