@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import inspect
 import shlex
 import sys
@@ -112,7 +113,11 @@ def sim(policy=None, driver=None, output_dir: str | None = None, policy_fps: flo
     interrupted = False
     try:
         driver.run(runtime)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, ctypes.ArgumentError) as e:
+        # A Ctrl-C that lands while ctypes converts a call's arguments (MuJoCo's EGL rendering, every tick) comes
+        # out as that call's ArgumentError, naming KeyboardInterrupt; it is the same interrupt.
+        if isinstance(e, ctypes.ArgumentError) and "KeyboardInterrupt" not in str(e):
+            raise
         interrupted = True
         runtime.discard_running("interrupted")
         print("interrupted", file=sys.stderr, flush=True)

@@ -1,11 +1,13 @@
 """`positronic-inference` in-process: its top-level help and the checks of `sim`'s own flags."""
 
+import ctypes
 from pathlib import Path
 
 import pytest
 
 from positronic_core.cli import inference
 from positronic_core.cli.runner import run
+from positronic_core.policy.scripted import ScriptedStackingPolicy
 
 
 @pytest.mark.parametrize(("flag", "says"), [
@@ -85,3 +87,25 @@ def test_help_with_a_bad_flag_is_an_error_not_a_traceback(capsys: pytest.Capture
         run(inference.COMMANDS["sim"], ["--policy.hots=x", "--help"], prog="positronic-inference sim")
     assert stopped.value.code == 2
     assert "unknown flag --policy.hots (known here: none)" in capsys.readouterr().err
+
+
+class _InterruptedInEgl:
+    """A driver whose run is cut by Ctrl-C inside a ctypes call, as MuJoCo's EGL rendering surfaces it."""
+
+    def run(self, runtime) -> None:
+        raise ctypes.ArgumentError("argument 1: <class 'KeyboardInterrupt'>: ")
+
+
+class _BrokenCtypesCall:
+    def run(self, runtime) -> None:
+        raise ctypes.ArgumentError("argument 1: <class 'TypeError'>: wrong type")
+
+
+def test_ctrl_c_inside_a_ctypes_call_is_an_interrupt_and_any_other_argument_error_is_not(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        inference.sim(policy=ScriptedStackingPolicy(), driver=_InterruptedInEgl(), camera_width=64, camera_height=48)
+    assert stopped.value.code == 130
+    assert "interrupted" in capsys.readouterr().err
+    with pytest.raises(ctypes.ArgumentError, match="wrong type"):
+        inference.sim(policy=ScriptedStackingPolicy(), driver=_BrokenCtypesCall(), camera_width=64, camera_height=48)
