@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -23,14 +24,33 @@ def declare(node: Node, name: str, default: Any, description: str) -> Any:
     return node.declare_parameter(name, default, ParameterDescriptor(description=description)).value
 
 
+class _InterruptOnSecondSigint:
+    """SIGINT's Python handler while a node runs. rclpy's own handler (installed by `rclpy.init`, run before this
+    one) shuts the context down, which ends the spin between callbacks. Python's default handler would also raise
+    KeyboardInterrupt wherever the main thread is: inside a callback, or inside rclpy's native code converting a
+    message, which pybind11 reports as "RuntimeError: Unable to convert call argument" with a traceback and exit
+    status 1. So the first Ctrl-C only lets rclpy shut down; a second one interrupts, for a node stuck in a
+    callback."""
+
+    def __init__(self) -> None:
+        self.received = False
+
+    def __call__(self, signum: int, frame: object) -> None:
+        if self.received:
+            raise KeyboardInterrupt
+        self.received = True
+
+
 def spin(make_node: Callable[[], Node], args: list[str] | None = None,
          executor: Callable[[], Executor] | None = None) -> None:
     """rclpy.init, build the node, spin it, and on Ctrl-C or shutdown destroy it cleanly. A bad parameter stops
     the node at start: one line naming it on stderr, exit status 2."""
+    signal.signal(signal.SIGINT, _InterruptOnSecondSigint())
     rclpy.init(args=args)
     node = None
     try:
-        # Built inside the try: a Ctrl-C while the node is still starting ends the process as quietly as later.
+        # Built inside the try: a Ctrl-C while the node is still starting (its context shut down under it) ends
+        # the process as quietly as later.
         try:
             node = make_node()
         except ParameterError as e:
