@@ -18,10 +18,10 @@ def _has_mujoco_ros2_control():
     return any(os.path.isdir(os.path.join(p, "share", "mujoco_ros2_control")) for p in prefixes if p)
 
 
-#: The ros2_control run is opt-in while it still fails (issue 14). Two causes are fixed (stale cube poses after
-#: mujoco_ros2_control's reset; an episode started before the policy node was up). In one to three runs of eight on
-#: this 2-core machine, the arm lowers the held green cube 2 cm too deep onto the red one and drags both, without
-#: releasing.
+#: The ros2_control run is opt-in while it still fails on some machines (issue 14). Two causes are fixed (stale cube
+#: poses after mujoco_ros2_control's reset; an episode started before the policy node was up). On a slower 2-core
+#: machine, one to three runs in eight lowered the held green cube 2 cm too deep onto the red one and dragged both,
+#: without releasing; on a faster one of the same kind, 24 runs in 24 stacked (4 of them with a core kept busy).
 RUN_ROS2_CONTROL = os.environ.get("POSITRONIC_TEST_ROS2_CONTROL_STACKING") == "1"
 
 
