@@ -16,7 +16,7 @@ import asyncio
 import concurrent.futures
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,7 +57,7 @@ class BatchingExecutor:
             # A model that answers in microseconds (no weights, no I/O) runs right here: the hop to its thread and
             # back costs about 0.2 ms, more than the model itself.
             started = time.perf_counter()
-            outcome = self._infer_isolated([observation])[0]
+            outcome = (await self._infer_isolated([observation], self._on_loop))[0]
             if isinstance(outcome, Exception):
                 raise outcome
             return outcome, {"queue_ms": 0.0, "model_ms": (time.perf_counter() - started) * 1000.0, "batch_size": 1}
@@ -68,7 +68,6 @@ class BatchingExecutor:
         return await request.future
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             batch = [await self._queue.get()]
             while len(batch) < self.max_batch and not self._queue.empty():
@@ -79,10 +78,7 @@ class BatchingExecutor:
             started = time.perf_counter()
             self._in_flight = batch
             observations = [r.observation for r in batch]
-            if self._infer_async is not None:
-                outcomes = await self._infer_isolated_async(observations)
-            else:
-                outcomes = await loop.run_in_executor(self._thread, self._infer_isolated, observations)
+            outcomes = await self._infer_isolated(observations, self._infer_async or self._on_thread)
             self._in_flight = []
             model_ms = (time.perf_counter() - started) * 1000.0
             for request, outcome in zip(batch, outcomes, strict=True):
@@ -95,32 +91,27 @@ class BatchingExecutor:
                               "batch_size": len(batch)}
                     request.future.set_result((outcome, timing))
 
-    def _infer_isolated(self, observations: list[Mapping[str, Any]]) -> list[list[Action] | Exception]:
-        """Runs the batch; if it fails, runs each observation alone so only the bad one gets the error."""
-        try:
-            return _checked(self.model.infer_batch(observations), observations)
-        except Exception as batch_error:
-            if len(observations) == 1:
-                return [batch_error]
-        outcomes: list[list[Action] | Exception] = []
-        for observation in observations:
-            try:
-                outcomes.append(self.model.infer_batch([observation])[0])
-            except Exception as e:
-                outcomes.append(e)
-        return outcomes
+    async def _on_loop(self, observations: list[Mapping[str, Any]]) -> list[list[Action]]:
+        return self.model.infer_batch(observations)
 
-    async def _infer_isolated_async(self, observations: list[Mapping[str, Any]]) -> list[list[Action] | Exception]:
-        """`_infer_isolated` through the model's `infer_batch_async`."""
+    async def _on_thread(self, observations: list[Mapping[str, Any]]) -> list[list[Action]]:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, self.model.infer_batch, observations)
+
+    @staticmethod
+    async def _infer_isolated(observations: list[Mapping[str, Any]],
+                              infer: Callable[[list[Mapping[str, Any]]], Awaitable[list[list[Action]]]],
+                              ) -> list[list[Action] | Exception]:
+        """Runs the batch through `infer` (the model on the loop, on its thread, or its `infer_batch_async`); if it
+        fails, runs each observation alone so only the bad one gets the error."""
         try:
-            return _checked(await self._infer_async(observations), observations)
+            return _checked(await infer(observations), observations)
         except Exception as batch_error:
             if len(observations) == 1:
                 return [batch_error]
         outcomes: list[list[Action] | Exception] = []
         for observation in observations:
             try:
-                outcomes.append((await self._infer_async([observation]))[0])
+                outcomes.append((await infer([observation]))[0])
             except Exception as e:
                 outcomes.append(e)
         return outcomes
