@@ -60,6 +60,12 @@ class Client(RosClient):
     def call(self, name, timeout=60, **fields):
         return super().call(name, self.types[name], timeout, **fields)
 
+    def start_episode(self):
+        """The driver may answer before the sim node's reset service or the policy node is up; a user's script
+        retries, as this does."""
+        return self.call_until_ready("/episode/start", self.types["/episode/start"], ("not available", "not up yet"),
+                                     task="hold still")
+
 
 def _stamp(msg):
     return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
@@ -85,7 +91,7 @@ def test_services_a_live_server_its_loss_and_a_reconnect(tmp_path, no_process_le
         models = client.call("/policy/list_models")
         assert models.success and list(models.models) == ["1"], models.message
 
-        started = client.call("/episode/start", task="hold still")
+        started = client.start_episode()
         assert started.success, started.message
         client.spin_until(lambda: len(client.commands) >= 10, 120, "commands from the remote policy")
 
@@ -114,7 +120,7 @@ def test_services_a_live_server_its_loss_and_a_reconnect(tmp_path, no_process_le
 
         server = _start_server(port, log)
         before = len(client.commands)
-        assert client.call("/episode/start", task="hold still").success
+        assert client.start_episode().success
         client.spin_until(lambda: len(client.commands) >= before + 5, 120, "commands after reconnecting")
         assert client.stats[-1].session_open
         assert client.call("/episode/stop", save=False).success
@@ -142,11 +148,8 @@ def test_the_policy_node_lists_and_plays_an_upstream_0_4_1_v3_server(tmp_path, n
         try:
             models = client.call("/policy/list_models")
             assert models.success and list(models.models) == ["hold-v3"], models.message
-            deadline = time.monotonic() + 120
-            while not (started := client.call("/episode/start", task="hold still")).success:
-                # The driver answers before the sim node has come up; a user's script would retry the same way.
-                assert "not available" in started.message and time.monotonic() < deadline, started.message
-                client.spin_for(1.0)
+            started = client.start_episode()
+            assert started.success, started.message
             # The server's raw output, decoded by the stack it declared, reaches the arm as Cartesian targets.
             client.spin_until(lambda: len(client.commands) >= 10, 120, "commands from the 0.4.1 server")
             assert client.stats[-1].session_open and not client.stats[-1].errors
@@ -155,6 +158,33 @@ def test_the_policy_node_lists_and_plays_an_upstream_0_4_1_v3_server(tmp_path, n
             client.close()
             stop_processes(nodes)
             log.close()
+
+
+def test_an_episode_does_not_start_before_the_policy_node_is_up(tmp_path, no_process_left):
+    """config/sim.yaml's driver waits for policy_node: an episode started while the policy still loads would run
+    with the arm standing still."""
+    from positronic_interfaces.msg import EpisodeStatus
+
+    log = open(tmp_path / "nodes.log", "w")
+    driver = start_node("episode_driver_node", log, "mode:=manual", "reset_service:=''")
+    client = Client()
+    try:
+        refused = client.call("/episode/start", task="stack")
+        assert not refused.success and "policy_node not up yet" in refused.message, refused.message
+        # What the policy node does once its policy is built.
+        policy = client._rclpy.create_node("policy_node", context=client.context)
+        policy.create_subscription(EpisodeStatus, "/episode/status", lambda msg: None, 1)
+        try:
+            started = client.call_until_ready("/episode/start", client.types["/episode/start"], ("not up yet",),
+                                              timeout=30, task="stack")
+            assert started.success, started.message
+            assert client.call("/episode/stop", save=False).success
+        finally:
+            policy.destroy_node()
+    finally:
+        client.close()
+        stop_processes([driver])
+        log.close()
 
 
 @pytest.mark.parametrize("node, params, named", [

@@ -105,7 +105,7 @@ def test_fake_hardware_episode_moves_the_arm_holds_on_request_and_records_a_data
         operator.spin_until(lambda: node.count_subscribers(CAMERA_TOPIC) >= 2
                             and node.count_subscribers("/policy/timeline") >= 1, 60, "policy and recorder")
         start_q1 = operator.joint1()
-        started = operator.call("/episode/start", StartEpisode, task=TASK)
+        started = operator.call_until_ready("/episode/start", StartEpisode, ("not up yet",), task=TASK)
         assert started.success, started.message
         operator.spin_until(lambda: operator.joint1() > start_q1 + 0.1, 60, "the policy moving fr3_joint1")
 

@@ -54,8 +54,14 @@ def test_launch_records_an_episode_that_converts_and_opens_in_the_review_server(
     env, out, proc = launched
     _wait(lambda: "/episode/start" in _ros2("service", "list", "--no-daemon", env=env).stdout, 120, "/episode/start")
 
-    started = _ros2("service", "call", "/episode/start", "positronic_interfaces/srv/StartEpisode",
-                    f"{{task: '{TASK}'}}", env=env)
+    deadline = time.monotonic() + 120
+    while True:
+        started = _ros2("service", "call", "/episode/start", "positronic_interfaces/srv/StartEpisode",
+                        f"{{task: '{TASK}'}}", env=env)
+        # Refused, with a message, until the policy node is up.
+        if "not up yet" not in started.stdout or time.monotonic() > deadline:
+            break
+        time.sleep(1.0)
     assert "success=True" in started.stdout, started.stdout + started.stderr
 
     # Configured: joint states at 60 Hz and cameras at 15 Hz of simulated time.

@@ -34,6 +34,18 @@ class RosClient:
         assert future.done(), f"{name} did not answer in {timeout} s"
         return future.result()
 
+    def call_until_ready(self, name: str, kind: Any, waiting_for: tuple[str, ...], timeout: float = 120,
+                         **fields: Any) -> Any:
+        """`call`, again each second while the service answers that it is still waiting for another part (its
+        message holds one of `waiting_for`), as a user's script starting an episode after a launch does."""
+        deadline = time.monotonic() + timeout
+        while True:
+            response = RosClient.call(self, name, kind, timeout, **fields)  # subclasses narrow `call`'s signature
+            if response.success or not any(part in response.message for part in waiting_for):
+                return response
+            assert time.monotonic() < deadline, f"{name}: {response.message}"
+            self.spin_for(1.0)
+
     def spin_until(self, predicate: Callable[[], Any], timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout
         while not predicate():

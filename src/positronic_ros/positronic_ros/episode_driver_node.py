@@ -49,6 +49,10 @@ class EpisodeDriverNode(Node):
         self.start_delay = float(param("start_delay", 2.0, "Timed mode: seconds to wait for the other nodes"))
         self.exit_when_done = bool(param("exit_when_done", False, "Timed mode: exit once the last episode ended "
                                                                   "(a launch file then shuts the others down)"))
+        waited = str(param("wait_for_nodes", "", "Comma-separated nodes that must subscribe to /episode/status "
+                                                 "before an episode starts (the launches: policy_node, which "
+                                                 "subscribes once its policy is built); empty = none"))
+        self.wait_for_nodes = [name.strip() for name in waited.split(",") if name.strip()]
 
         if self.mode not in ("timed", "manual"):
             raise ParameterError(f"parameter mode must be timed or manual, got {self.mode!r}")
@@ -114,7 +118,17 @@ class EpisodeDriverNode(Node):
         result = future.result()
         return bool(result.success), result.message
 
+    def missing_nodes(self) -> list[str]:
+        """The `wait_for_nodes` not yet subscribed to /episode/status: an episode they missed the start of would
+        run without them (a policy node still loading its model leaves the arm still)."""
+        subscribed = {info.node_name for info in self.get_subscriptions_info_by_topic("/episode/status")}
+        return [name for name in self.wait_for_nodes if name not in subscribed]
+
     def start(self, task: str, metadata: str, seed: int) -> tuple[bool, str]:
+        missing = self.missing_nodes()
+        if missing:
+            return False, (f"{', '.join(missing)} not up yet (not subscribed to /episode/status): start again in a "
+                           f"moment")
         with self.lock:
             try:
                 episode = self.lifecycle.start(self._now(), task, metadata, seed)
@@ -170,6 +184,9 @@ class EpisodeDriverNode(Node):
                     # A moment for the final status to reach the recorder before this node leaves the graph.
                     self.create_timer(2.0, self.context.try_shutdown, callback_group=self.timed_group)
         elif step == "start" and self._now() >= self.start_delay:
+            if missing := self.missing_nodes():
+                self.get_logger().info(f"timed mode: waiting for {', '.join(missing)}", throttle_duration_sec=5.0)
+                return
             ok, message = self.start("", "", -1)
             if not ok:
                 self.get_logger().error(f"cannot start an episode: {message}")
