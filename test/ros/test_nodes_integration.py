@@ -163,6 +163,8 @@ def test_the_policy_node_lists_and_plays_an_upstream_0_4_1_v3_server(tmp_path, n
 def test_an_episode_does_not_start_before_the_policy_node_is_up(tmp_path, no_process_left):
     """config/sim.yaml's driver waits for policy_node: an episode started while the policy still loads would run
     with the arm standing still."""
+    import rclpy
+
     from positronic_interfaces.msg import EpisodeStatus
 
     log = open(tmp_path / "nodes.log", "w")
@@ -172,7 +174,7 @@ def test_an_episode_does_not_start_before_the_policy_node_is_up(tmp_path, no_pro
         refused = client.call("/episode/start", task="stack")
         assert not refused.success and "policy_node not up yet" in refused.message, refused.message
         # What the policy node does once its policy is built.
-        policy = client._rclpy.create_node("policy_node", context=client.context)
+        policy = rclpy.create_node("policy_node", context=client.context)
         policy.create_subscription(EpisodeStatus, "/episode/status", lambda msg: None, 1)
         try:
             started = client.call_until_ready("/episode/start", client.types["/episode/start"], ("not up yet",),

@@ -38,10 +38,9 @@ NODE = textwrap.dedent("""
 
 
 def start(busy_s: float) -> subprocess.Popen:
-    # Python's own default for SIGINT, whatever the test runner's shell left for its children.
+    # The child has Python's default SIGINT handler: the root conftest undoes a SIGINT ignore inherited from a shell.
     proc = subprocess.Popen([sys.executable, "-c", NODE, str(busy_s)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.default_int_handler))
+                            stderr=subprocess.PIPE, text=True)
     assert proc.stdout.readline() == "callback started\n", proc.stderr.read() if proc.poll() is not None else ""
     return proc
 
