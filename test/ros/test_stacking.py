@@ -18,18 +18,8 @@ def _has_mujoco_ros2_control():
     return any(os.path.isdir(os.path.join(p, "share", "mujoco_ros2_control")) for p in prefixes if p)
 
 
-#: The ros2_control run is opt-in while it still fails on some machines (issue 14). Two causes are fixed (stale cube
-#: poses after mujoco_ros2_control's reset; an episode started before the policy node was up). On a slower 2-core
-#: machine, one to three runs in eight lowered the held green cube 2 cm too deep onto the red one and dragged both,
-#: without releasing; on a faster one of the same kind, 24 runs in 24 stacked (4 of them with a core kept busy).
-RUN_ROS2_CONTROL = os.environ.get("POSITRONIC_TEST_ROS2_CONTROL_STACKING") == "1"
-
-
 @pytest.mark.parametrize("ros2_control", ["false", "true"])
 def test_the_scripted_expert_stacks(tmp_path, ros2_control, no_process_left):
-    if ros2_control == "true" and not RUN_ROS2_CONTROL:
-        pytest.skip("the ros2_control path still drags the cubes in some runs (issue 14); "
-                    "POSITRONIC_TEST_ROS2_CONTROL_STACKING=1 runs it")
     if ros2_control == "true" and not (_has_mujoco_ros2_control() and shutil.which("xacro")):
         pytest.skip("needs the ros2_control overlay (mujoco_ros2_control, ros2_controllers, franka_description, "
                     "xacro) sourced: not on AMENT_PREFIX_PATH")

@@ -13,6 +13,11 @@ clock alone, and the policy's chunks reached the arm controller late. This node 
 runs on its own clock subscription (launch it with use_sim_time false), renders a frame each 1/camera_fps of
 simulated time, and relays the clock at `clock_relay_rate` Hz to `clock_relay_topic`, which the launch remaps the
 other Python nodes' `/clock` to.
+
+Its state subscriptions keep only the newest message. With the default depth of 10, a node short of CPU worked
+through a backlog: the cubes (50 Hz) came out of their queue up to 0.2 s behind the arm's joints (250 Hz), so the
+published cube trailed the gripper holding it by 3 cm during a lift, and the scripted expert, taking it for
+dropped, let go.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from mujoco_ros2_control_msgs.msg import FreeJointState, FreeJointStateArray
 from mujoco_ros2_control_msgs.srv import ResetWorld
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
+from rclpy.qos import QoSProfile
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float32, Float64MultiArray
@@ -32,6 +38,7 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from positronic_core.runtime.run_statics import simulation_statics
 from positronic_core.sim import control_scene, scene
+from positronic_core.sim.body_velocity import BodyVelocities
 from positronic_core.sim.franka import HOME_Q
 from positronic_core.sim.placement import place_cubes
 from positronic_core.sim.placement_gate import PlacementGate, Poses
@@ -47,6 +54,8 @@ _DROP_GAP = 1e-4
 _HOME_IN_S = 0.05
 #: Simulated time after a reset within which the cubes must show at their placements (`PlacementGate`).
 _PLACED_WITHIN_NS = 1_000_000_000
+#: Only the newest state counts: a stale one in a queue would skew the arm against the cubes (module docstring).
+_NEWEST = QoSProfile(depth=1)
 
 
 class SceneMirrorNode(Node):
@@ -94,14 +103,15 @@ class SceneMirrorNode(Node):
         self._next_frame_ns = self._next_relay_ns = 0
         # After a reset, cube poses count from the first that show the cubes where the reset put them.
         self.gate = PlacementGate()
+        self.velocities = BodyVelocities()
 
         self.topics = SceneTopics(self, cameras, simulation_statics(quality, (width, height)))
         self.arm_pub = self.create_publisher(JointTrajectory, arm_topic, 10)
         self.gripper_pub = self.create_publisher(Float64MultiArray, gripper_topic, 10)
         self.clock_pub = self.create_publisher(Clock, relay_topic, 10)
-        self.create_subscription(Clock, "/clock", self._on_clock, 10)
-        self.create_subscription(JointState, "/mujoco_actuators_states", self._on_joints, 10)
-        self.create_subscription(FreeJointStateArray, "/sim/free_joint_states", self._on_cubes, 10)
+        self.create_subscription(Clock, "/clock", self._on_clock, _NEWEST)
+        self.create_subscription(JointState, "/mujoco_actuators_states", self._on_joints, _NEWEST)
+        self.create_subscription(FreeJointStateArray, "/sim/free_joint_states", self._on_cubes, _NEWEST)
         # One thread (the renderer's GL context is bound to it). The reset awaits mujoco_ros2_control's service as
         # a coroutine; a callback group of its own each keeps the pending reset from blocking the answer it awaits
         # and the subscriptions.
@@ -133,13 +143,17 @@ class SceneMirrorNode(Node):
             pose = cube.pose.pose
             cubes[cube.name] = np.array([pose.position.x, pose.position.y, pose.position.z, pose.orientation.w,
                                          pose.orientation.x, pose.orientation.y, pose.orientation.z])
-        seen = self.gate.check({name: pose7[:3] for name, pose7 in cubes.items()},
-                               conversions.stamp_to_ns(msg.header.stamp))
+        stamp_ns = conversions.stamp_to_ns(msg.header.stamp)
+        seen = self.gate.check({name: pose7[:3] for name, pose7 in cubes.items()}, stamp_ns)
         if seen is Poses.STALE:
             return
+        if seen is Poses.FIRST:
+            self.velocities.reset()
         for cube in msg.free_joints:
-            velocity = cube.twist.twist.linear
-            self.mirror.set_body(cube.name, cubes[cube.name], np.array([velocity.x, velocity.y, velocity.z]))
+            twist = cube.twist.twist.linear
+            velocity = self.velocities.velocity(cube.name, cubes[cube.name][:3], stamp_ns,
+                                                np.array([twist.x, twist.y, twist.z]))
+            self.mirror.set_body(cube.name, cubes[cube.name], velocity)
         self.mirror.update()
         if seen is Poses.FIRST:
             self.mirror.start_episode()

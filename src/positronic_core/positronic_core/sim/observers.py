@@ -56,4 +56,6 @@ def stacking_scores(scene: StackingScene) -> dict[str, float]:
 
 
 def stacking_success(scene: StackingScene) -> float:
-    return min(stacking_scores(scene).values())
+    """The weakest score; a criterion that cannot be evaluated (NaN, e.g. an unreported velocity) scores 0, since a
+    plain `min` would skip it or not depending on where it falls."""
+    return min(0.0 if np.isnan(score) else score for score in stacking_scores(scene).values())

@@ -52,6 +52,13 @@ def test_each_criterion_can_sink_the_score(change, failing):
     assert observers.stacking_success(scene) == 0.0
 
 
+@pytest.mark.parametrize("field", ["green_velocity", "red_position", "gripper_position"])
+def test_a_criterion_that_cannot_be_evaluated_sinks_the_score(field):
+    values = {"green_velocity": [np.nan, 0.0, 0.0], "red_position": [0.5, np.nan, 0.01],
+              "gripper_position": [np.nan, np.nan, np.nan]}
+    assert observers.stacking_success(_scene(**{field: values[field]})) == 0.0
+
+
 def _put(sim: StackCubesSim, body: str, position) -> None:
     qpos = sim.model.jnt_qposadr[sim.model.joint(body).id]
     dof = sim.model.jnt_dofadr[sim.model.joint(body).id]
