@@ -5,7 +5,8 @@ the vendor's server from a command template on a free loopback port and talk to 
 owns that child: it starts it in a process group of its own (the vendor may be `uv run` -> python -> workers, and
 every one of them must go when it goes), waits for it to answer a backend-given readiness probe within a bound,
 reports progress while it waits, and stops the whole group. Every process still running is stopped at interpreter
-exit too, and `stop_all` lets a command line do it before exit (see cli/policy_server.py).
+exit too, and `stop_all` lets a command line do it before exit (see cli/policy_server.py). A server killed outright
+runs none of that: a watchdog process per vendor (`vendor_watchdog`) stops the group then.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ CHECKPOINT_PLACEHOLDER = "{checkpoint_dir}"
 #: How often `wait_ready` reports progress; the model pool forwards the latest report at least every 5 s.
 PROGRESS_EVERY_S = 2.0
 _OUTPUT_TAIL_LINES = 40
+_WATCHDOG = Path(__file__).with_name("vendor_watchdog.py")
 
 #: `probe(port)` -> True once the vendor answers on `port`. It may raise while the vendor is still starting.
 ReadinessProbe = Callable[[int], bool]
@@ -92,6 +94,15 @@ class VendorProcess:
             raise VendorStartError(f"cannot start the {name} `{shlex.join(self.args)}`{where}: {e}") from None
         # The session leader's pid is the process group id of everything the vendor spawns.
         self.pgid = self._popen.pid
+        try:
+            # Its stdin's write end stays with us alone (Popen closes other fds in children): our exit closes it.
+            self._watchdog = subprocess.Popen(
+                [sys.executable, "-I", str(_WATCHDOG), str(self.pgid), str(stop_grace_s)],
+                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, start_new_session=True)
+        except OSError as e:
+            _signal_group(self.pgid, signal.SIGKILL)
+            self._popen.wait()
+            raise VendorStartError(f"cannot start the watchdog of the {name}: {e}") from None
         _RUNNING.add(self)
         self._reader = threading.Thread(target=self._pump_output, name=f"{name}-output", daemon=True)
         self._reader.start()
@@ -178,6 +189,7 @@ class VendorProcess:
         Safe to call from any thread, more than once, and after the vendor has exited by itself."""
         with self._stop_lock:
             _RUNNING.discard(self)
+            self._end_watchdog()
             if _group_gone(self.pgid, self._popen):
                 return
             log.info("stopping %s (pid %d)", self.name, self.pid)
@@ -199,6 +211,13 @@ class VendorProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def _end_watchdog(self) -> None:
+        # Before the group is stopped and reaped, so that the watchdog never signals a reused group id.
+        if self._watchdog.poll() is None:
+            self._watchdog.kill()
+            self._watchdog.wait()
+        self._watchdog.stdin.close()
 
     def _pump_output(self) -> None:
         # The vendor's log goes to our stderr, marked as its: our stdout stays ours (the CLI's "models ... on" line).

@@ -1,5 +1,8 @@
+import os
 import shlex
+import signal
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -154,3 +157,58 @@ def test_stop_all_stops_every_running_vendor(tmp_path):
     vendor_process.stop_all()
     assert wait_gone([v.pid for v in vendors]) == []
     assert not any(is_running(v.pid) for v in vendors)
+
+
+_SERVER = """
+import shlex, socket, sys, time
+from positronic_core.serve.vendor_process import VendorProcess
+
+def probe(port):
+    with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+        return True
+
+stub, pid_file, checkpoint_dir, grace, *flags = sys.argv[1:]
+template = shlex.join([sys.executable, stub, "--port={port}", "--checkpoint_dir={checkpoint_dir}",
+                       f"--pid_file={pid_file}", "--child", *flags])
+VendorProcess.start(template, checkpoint_dir=checkpoint_dir, probe=probe, progress=lambda m: None,
+                    stop_grace_s=float(grace))
+print("up", flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.parametrize("flags", [(), ("--ignore_sigterm",)], ids=["stops-on-sigterm", "ignores-sigterm"])
+def test_a_server_killed_outright_still_takes_its_vendor_with_it(tmp_path, flags):
+    pid_file = tmp_path / "pids"
+    env = {**os.environ, "PYTHONPATH": str(Path(vendor_process.__file__).resolve().parents[2])}
+    server = subprocess.Popen([sys.executable, "-c", _SERVER, str(STUB), str(pid_file), str(tmp_path), "0.5", *flags],
+                              env=env, stdout=subprocess.PIPE)
+    try:
+        assert server.stdout.readline() == b"up\n"
+        pids = read_pid_file(pid_file)
+        assert all(is_running(pid) for pid in pids)
+    finally:
+        server.send_signal(signal.SIGKILL)  # no handler, no atexit: only the watchdog is left to act
+        server.wait()
+        server.stdout.close()
+    left = wait_gone(pids, timeout_s=15.0)
+    for pid in left:  # not to leave them behind when this fails
+        os.kill(pid, signal.SIGKILL)
+    assert left == []
+
+
+def test_a_vendor_stopped_by_its_server_leaves_no_watchdog(tmp_path):
+    vendor = _start(tmp_path)
+    watchdog = vendor._watchdog.pid
+    assert is_running(watchdog)
+    vendor.stop()
+    assert wait_gone([watchdog]) == []
+
+
+def test_the_watchdog_leaves_by_itself_once_the_vendor_is_gone(tmp_path):
+    vendor = _start(tmp_path)
+    watchdog = vendor._watchdog.pid
+    os.killpg(vendor.pgid, signal.SIGKILL)  # the vendor dies on its own; its server lives on
+    assert vendor.wait_exit(10.0) == -9
+    assert wait_gone([watchdog], timeout_s=10.0) == []
+    vendor.stop()
