@@ -139,10 +139,11 @@ def test_a_replica_killed_mid_episode_costs_the_run_on_it_that_episode_only(tmp_
         runs = [subprocess.Popen(
             [str(Path(sys.executable).parent / "positronic-inference"), "sim", "--policy=.remote",
              "--policy.host=127.0.0.1", f"--policy.port={port}", f"--output_dir={out}", "--driver.num_iterations=2",
-             "--driver.simulation_time=4", "--camera_width=96", "--camera_height=72"],
+             "--driver.simulation_time=20", "--camera_width=96", "--camera_height=72"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for out in outputs]
         try:
-            # Both first episodes under way, one on each replica.
+            # Both first episodes under way, one on each replica. The runs go well ahead of real time: episodes of
+            # 20 simulated seconds keep the kill inside the first one (the sweep test below lost that race).
             _wait_until_each_holds_a_session((a, b), runs)
             a.process.send_signal(signal.SIGKILL)
             results = []
@@ -169,11 +170,13 @@ def test_a_replica_killed_mid_episode_costs_the_run_on_it_that_episode_only(tmp_
 
 def test_a_replica_killed_mid_sweep_costs_nothing_its_episodes_run_again(tmp_path):
     out = tmp_path / "sweep"
+    # Episodes of 120 simulated seconds (about 7 s of wall time on a fast machine): the sweep runs well ahead of
+    # real time, and with 10 s ones it had ended before replica a was killed (1 CI run).
     with replicas(2, ["--backend=hold_pose", "--preload=True"], tmp_path) as (a, b), \
             balancer([a.address, b.address], tmp_path / "nginx") as (port, _):
         sweep = subprocess.Popen(
             [str(Path(sys.executable).parent / "positronic-eval"), "sweep", f"--server=127.0.0.1:{port}",
-             f"--output_dir={out}", "--workers=2", "--episodes=4", "--seed=0", "--driver.simulation_time=10",
+             f"--output_dir={out}", "--workers=2", "--episodes=4", "--seed=0", "--driver.simulation_time=120",
              "--camera_width=64", "--camera_height=48", "--cameras=image.wrist", "--resamples=200"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
