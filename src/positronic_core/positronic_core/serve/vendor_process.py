@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from positronic_core.models.errors import ModelLoadError
+from positronic_core.serve.vendor_watchdog import signal_group, stop_group
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ class VendorProcess:
                 [sys.executable, "-I", str(_WATCHDOG), str(self.pgid), str(stop_grace_s)],
                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, start_new_session=True)
         except OSError as e:
-            _signal_group(self.pgid, signal.SIGKILL)
+            signal_group(self.pgid, signal.SIGKILL)
             self._popen.wait()
             raise VendorStartError(f"cannot start the watchdog of the {name}: {e}") from None
         _RUNNING.add(self)
@@ -193,14 +194,8 @@ class VendorProcess:
             if _group_gone(self.pgid, self._popen):
                 return
             log.info("stopping %s (pid %d)", self.name, self.pid)
-            _signal_group(self.pgid, signal.SIGTERM)
-            deadline = time.monotonic() + self.stop_grace_s
-            while not _group_gone(self.pgid, self._popen):
-                if time.monotonic() >= deadline:
-                    log.warning("%s did not stop within %g s of SIGTERM; killing it", self.name, self.stop_grace_s)
-                    _signal_group(self.pgid, signal.SIGKILL)
-                    break
-                time.sleep(0.05)
+            if stop_group(self.pgid, self.stop_grace_s, lambda: _group_gone(self.pgid, self._popen)):
+                log.warning("%s did not stop within %g s of SIGTERM; killed it", self.name, self.stop_grace_s)
             try:
                 self._popen.wait(timeout=5.0)
             except subprocess.TimeoutExpired:
@@ -241,13 +236,6 @@ class VendorProcess:
     def _tail_suffix(self) -> str:
         tail = self.output_tail().strip()
         return f"; its output ends with:\n{tail}" if tail else "; it printed nothing"
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _group_gone(pgid: int, leader: subprocess.Popen) -> bool:

@@ -9,7 +9,8 @@ kind, closes that end; the watchdog reads end-of-file and stops the group: SIGTE
 The server ends the watchdog first when it stops the vendor itself, and the watchdog leaves by itself once the group
 is gone (so that it never signals a group id the system has handed out again).
 
-Run as a script with `python -I` (stdlib only: it must not depend on the server's import path).
+Run as a script with `python -I` (stdlib only: it must not depend on the server's import path). `VendorProcess`
+stops a group with the same `stop_group`.
 
     vendor_watchdog.py PGID GRACE_S
 """
@@ -21,12 +22,21 @@ import select
 import signal
 import sys
 import time
+from collections.abc import Callable
 
 #: How often the watchdog checks that the group still exists while the server lives.
 POLL_S = 1.0
 
 
-def _group_alive(pgid: int) -> bool:
+def signal_group(pgid: int, sig: signal.Signals) -> None:
+    """`sig` to every process of the group; nothing if it is gone (or not ours to signal)."""
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def group_alive(pgid: int) -> bool:
     try:
         os.killpg(pgid, 0)  # PermissionError too means that the group exists
     except ProcessLookupError:
@@ -36,19 +46,18 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
-def stop_group(pgid: int, grace_s: float) -> None:
-    """SIGTERM the group, then SIGKILL what is left after `grace_s`."""
-    try:
-        os.killpg(pgid, signal.SIGTERM)
-    except (ProcessLookupError, PermissionError):
-        return
+def stop_group(pgid: int, grace_s: float, gone: Callable[[], bool] | None = None) -> bool:
+    """SIGTERM the group, then SIGKILL it if `gone()` (default: no process of the group left) is still false after
+    `grace_s`. True if it had to be killed."""
+    gone = gone or (lambda: not group_alive(pgid))
+    signal_group(pgid, signal.SIGTERM)
     deadline = time.monotonic() + grace_s
-    while _group_alive(pgid) and time.monotonic() < deadline:
+    while not gone():
+        if time.monotonic() >= deadline:
+            signal_group(pgid, signal.SIGKILL)
+            return True
         time.sleep(0.05)
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+    return False
 
 
 def main(argv: list[str]) -> int:
@@ -59,7 +68,7 @@ def main(argv: list[str]) -> int:
     # The server's Ctrl-C reaches its whole foreground group, not this session; ignore stray ones all the same.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     stdin = sys.stdin.fileno()
-    while _group_alive(pgid):
+    while group_alive(pgid):
         readable, _, _ = select.select([stdin], [], [], POLL_S)
         if readable and not os.read(stdin, 1):  # nothing is ever written: only the end-of-file counts
             stop_group(pgid, grace_s)
